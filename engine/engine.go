@@ -1,0 +1,42 @@
+// Package engine defines the small interface between moat and a container
+// engine: one Observe per run, and one method per plan operation. The real
+// implementation is engine/docker (the only package that imports the Docker
+// SDK); engine/fake is an in-memory engine for unit tests and CLI scripts.
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/moat-platform/moat/state"
+)
+
+// Engine is observed once per run and then driven operation by operation.
+// Implementations must be safe for concurrent use: the executor runs
+// independent operations in parallel.
+type Engine interface {
+	// Observe takes one snapshot of the live state relevant to instance:
+	// every network labelled for it, every container labelled for it, and
+	// every other container attached to one of those networks. With
+	// volumes, managed volumes too (only needed to prune them).
+	Observe(ctx context.Context, instance string, volumes bool) (*state.Observed, error)
+
+	CreateNetwork(ctx context.Context, spec state.NetworkSpec) (id string, err error)
+	RemoveNetwork(ctx context.Context, name string) error
+	// CreateVolume is idempotent: an existing volume of that name is kept.
+	CreateVolume(ctx context.Context, spec state.VolumeSpec) error
+	RemoveVolume(ctx context.Context, name string) error
+	// CreateContainer creates the container, attaches all its networks and
+	// starts it. A container of the same name left over by an interrupted
+	// run is removed first only if it carries the same instance labels.
+	CreateContainer(ctx context.Context, spec state.ContainerSpec) (id string, err error)
+	StartContainer(ctx context.Context, id string) error
+	// RemoveContainer stops (with timeout seconds) and removes.
+	RemoveContainer(ctx context.Context, id string, timeout int) error
+	Connect(ctx context.Context, network, container string, aliases []string) error
+	Disconnect(ctx context.Context, network, container string) error
+}
+
+// ErrUnreachable wraps failures to reach the engine at all, so that the CLI
+// can say "is the engine running?" rather than print a transport error.
+var ErrUnreachable = errors.New("container engine unreachable")

@@ -1,0 +1,168 @@
+// Package state owns moat's vocabulary of engine resources: the desired
+// specs that compile produces (NetworkSpec, ContainerSpec, VolumeSpec) and
+// the observed live state (Observed) that an engine or a snapshot file
+// yields. Pure types plus the versioned snapshot file format; no engine I/O.
+package state
+
+// Labels moat puts on everything it creates. Only objects that carry
+// LabelManagedBy=ManagedBy and LabelInstance=<instance> are ever touched.
+const (
+	LabelManagedBy = "org.moat.managed-by"
+	LabelInstance  = "org.moat.instance"
+	LabelTenant    = "org.moat.tenant"  // "" for platform objects
+	LabelKind      = "org.moat.kind"    // one of the Kind* values below
+	LabelApp       = "org.moat.app"     // app or shared service name
+	LabelLan       = "org.moat.lan"     // LAN name (networks)
+	LabelReplica   = "org.moat.replica" // 1-based replica number
+	LabelSpecHash  = "org.moat.spec-hash"
+	ManagedBy      = "moat"
+)
+
+// Values of LabelKind.
+const (
+	KindApp           = "app"
+	KindSharedService = "shared-service"
+	KindLan           = "lan"
+	KindVolume        = "volume"
+	KindSharedVolume  = "shared-volume"
+)
+
+// Desired is everything compile wants to exist for one platform instance.
+// Each slice is sorted by Name.
+type Desired struct {
+	Instance   string          `json:"instance"`
+	Networks   []NetworkSpec   `json:"networks"`
+	Volumes    []VolumeSpec    `json:"volumes"`
+	Containers []ContainerSpec `json:"containers"`
+}
+
+// NetworkSpec is a network to create (a tenant LAN).
+type NetworkSpec struct {
+	Name     string            `json:"name"`
+	Driver   string            `json:"driver"`
+	Internal bool              `json:"internal,omitempty"` // no route out
+	Subnet   string            `json:"subnet"`
+	Gateway  string            `json:"gateway"`
+	Options  map[string]string `json:"options,omitempty"` // driver options (ICC on, encryption)
+	Labels   map[string]string `json:"labels"`
+	// Attachable lets standalone containers join an overlay network.
+	Attachable bool `json:"attachable,omitempty"`
+}
+
+// VolumeSpec is a named volume to ensure.
+type VolumeSpec struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels"`
+}
+
+// ContainerSpec is the full create spec of one container. Everything that
+// moat sets is here, so the spec hash covers it; engine and image defaults
+// are never part of it (that is what keeps no-op plans empty).
+type ContainerSpec struct {
+	Name     string            `json:"name"`
+	Image    string            `json:"image"`
+	Cmd      []string          `json:"cmd,omitempty"`
+	Env      []string          `json:"env,omitempty"` // sorted "K=V"
+	User     string            `json:"user"`
+	Labels   map[string]string `json:"labels"`
+	Networks []Endpoint        `json:"networks"` // sorted by Network; first is the primary
+	Mounts   []Mount           `json:"mounts,omitempty"`
+	Tmpfs    map[string]string `json:"tmpfs,omitempty"` // path -> options
+	Ports    []Port            `json:"ports,omitempty"`
+
+	ReadOnlyRootfs bool     `json:"readOnlyRootfs"`
+	CapDrop        []string `json:"capDrop"`
+	CapAdd         []string `json:"capAdd,omitempty"`
+	SecurityOpt    []string `json:"securityOpt"`
+	Memory         int64    `json:"memory"`    // bytes
+	NanoCPUs       int64    `json:"nanoCPUs"`  // 1e9 = one CPU
+	PidsLimit      int64    `json:"pidsLimit"` // max processes
+	Restart        Restart  `json:"restart"`
+	StopTimeout    int      `json:"stopTimeout"` // seconds
+
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+
+	// SecretDigests maps a secret name to a keyed hash of its value (never
+	// the value): in the spec hash so that a rotation recreates the app.
+	SecretDigests map[string]string `json:"secretDigests,omitempty"`
+}
+
+// Endpoint attaches a container to a network with DNS aliases.
+type Endpoint struct {
+	Network string   `json:"network"`
+	Aliases []string `json:"aliases,omitempty"`
+}
+
+// Mount is a volume or read-only bind (secrets only) in a container.
+type Mount struct {
+	Type     string `json:"type"` // "volume" | "bind"
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readOnly"`
+}
+
+// Port publishes a container port on HostIP:HostPort.
+type Port struct {
+	HostIP        string `json:"hostIP"`
+	HostPort      int    `json:"hostPort"`
+	ContainerPort int    `json:"containerPort"`
+	Protocol      string `json:"protocol"`
+}
+
+// Restart is the restart policy; moat always bounds on-failure retries.
+type Restart struct {
+	Name       string `json:"name"`
+	MaxRetries int    `json:"maxRetries"`
+}
+
+// Healthcheck is an exec health check; durations in nanoseconds.
+type Healthcheck struct {
+	Test     []string `json:"test"`
+	Interval int64    `json:"interval"`
+	Timeout  int64    `json:"timeout"`
+	Retries  int      `json:"retries"`
+}
+
+// Observed is one snapshot of live state, taken once per run: a container
+// list and a network list (and a volume list only when volumes may be
+// pruned). Slices are sorted by Name.
+type Observed struct {
+	Networks   []Network   `json:"networks"`
+	Containers []Container `json:"containers"`
+	// Volumes is nil when the snapshot did not list volumes.
+	Volumes []Volume `json:"volumes,omitempty"`
+}
+
+// Network is a live network as listed by the engine.
+type Network struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Driver   string            `json:"driver"`
+	Internal bool              `json:"internal,omitempty"`
+	Subnet   string            `json:"subnet,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// Container is a live container as listed by the engine. The snapshot holds
+// every container attached to a managed network and every managed
+// container; unmanaged ones matter only for "attached to a tenant LAN".
+type Container struct {
+	ID     string            `json:"id"`
+	Name   string            `json:"name"` // without the leading "/"
+	Image  string            `json:"image"`
+	State  string            `json:"state"` // created|running|paused|restarting|removing|exited|dead
+	Labels map[string]string `json:"labels,omitempty"`
+	// Networks are the names of the networks it is attached to, sorted.
+	Networks []string `json:"networks"`
+}
+
+// Volume is a live named volume.
+type Volume struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Managed reports whether labels mark an object as moat's for instance.
+func Managed(labels map[string]string, instance string) bool {
+	return labels[LabelManagedBy] == ManagedBy && labels[LabelInstance] == instance
+}

@@ -1,0 +1,40 @@
+// Package validate runs the whole validation pipeline over one revision of
+// a config repository: load (syntax, hostile input) -> decode -> CUE schema
+// per document -> Go rules across documents. All diagnostics come back at
+// once, sorted; a repo is valid only when the list is empty.
+package validate
+
+import (
+	"io/fs"
+
+	"github.com/moat-platform/moat/config"
+	"github.com/moat-platform/moat/diag"
+	"github.com/moat-platform/moat/policy"
+	"github.com/moat-platform/moat/schema"
+)
+
+// Options tune a run; the zero value is the production default.
+type Options struct {
+	Limits  config.Limits
+	Workers int // parallel CUE evaluators (0: GOMAXPROCS)
+}
+
+// Run validates the repository rooted at fsys. The Repo is returned even
+// when there are diagnostics (for tools that want to show what they could
+// read), but nothing may be applied from a Repo with diagnostics.
+func Run(fsys fs.FS, opts Options) (*config.Repo, diag.List) {
+	docs, ds := config.Load(fsys, opts.Limits)
+	// Decode before the schema: the platform's image policy parameterises
+	// the per-document image rule. Decode skips documents it cannot read;
+	// the schema reports why.
+	repo, dd := config.Decode(docs)
+	ds = append(ds, dd...)
+	sopts := schema.Options{Workers: opts.Workers}
+	if repo.Platform != nil {
+		sopts.ImagePrefixes = repo.Platform.Policy.Images
+		sopts.RequireDigest = repo.Platform.Policy.RequireDigest
+	}
+	ds = append(ds, schema.Check(docs, sopts)...)
+	ds = append(ds, policy.Check(repo)...)
+	return repo, ds.Sort()
+}
