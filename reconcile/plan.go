@@ -87,8 +87,14 @@ type Operation struct {
 
 // Plan is the ordered list of operations.
 type Plan struct {
-	Instance   string      `json:"instance"`
-	Operations []Operation `json:"operations"`
+	Instance string `json:"instance"`
+	// Revision is the config revision the plan was computed from.
+	Revision string `json:"revision,omitempty"`
+	// Fingerprint identifies the observed state the plan was computed
+	// from (state.Fingerprint); applying a saved plan refuses when the live
+	// fingerprint differs.
+	Fingerprint string      `json:"fingerprint"`
+	Operations  []Operation `json:"operations"`
 }
 
 // Empty reports whether the plan changes nothing (reports do not count).

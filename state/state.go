@@ -15,6 +15,10 @@ const (
 	LabelLan       = "org.moat.lan"     // LAN name (networks)
 	LabelReplica   = "org.moat.replica" // 1-based replica number
 	LabelSpecHash  = "org.moat.spec-hash"
+	// LabelSpecParts holds short hashes of the parts of a container spec
+	// ("env=1a2b3c4d,image=..."), so that a plan can say which part changed
+	// ("spec changed: env") without inspecting the container.
+	LabelSpecParts = "org.moat.spec-parts"
 	ManagedBy      = "moat"
 )
 
