@@ -7,6 +7,11 @@ type Limits struct {
 	MaxTotalBytes int64 // all YAML files together (default 256 MiB)
 	MaxNodes      int   // YAML nodes per document after alias expansion (default 10,000)
 	MaxDepth      int   // nesting depth per document (default 64)
+	// MaxTotalNodes bounds the YAML nodes of the whole repository after
+	// alias expansion (default 2,000,000, several times a 10,000-app
+	// repository). Without it, many small documents that each stay under
+	// MaxNodes could still expand a few MiB of aliases into gigabytes.
+	MaxTotalNodes int
 }
 
 // DefaultLimits are the limits used when a field of Limits is zero.
@@ -16,4 +21,30 @@ var DefaultLimits = Limits{
 	MaxTotalBytes: 256 << 20,
 	MaxNodes:      10000,
 	MaxDepth:      64,
+	MaxTotalNodes: 2000000,
+}
+
+// withDefaults returns lim with every zero (or negative) field taken from
+// DefaultLimits, so callers can set only the limits they care about.
+func (lim Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if lim.MaxFileBytes > 0 {
+		d.MaxFileBytes = lim.MaxFileBytes
+	}
+	if lim.MaxFiles > 0 {
+		d.MaxFiles = lim.MaxFiles
+	}
+	if lim.MaxTotalBytes > 0 {
+		d.MaxTotalBytes = lim.MaxTotalBytes
+	}
+	if lim.MaxNodes > 0 {
+		d.MaxNodes = lim.MaxNodes
+	}
+	if lim.MaxDepth > 0 {
+		d.MaxDepth = lim.MaxDepth
+	}
+	if lim.MaxTotalNodes > 0 {
+		d.MaxTotalNodes = lim.MaxTotalNodes
+	}
+	return d
 }

@@ -212,11 +212,17 @@ type Healthcheck struct {
 // Repo is a whole decoded config repository. Slices are sorted by
 // (tenant, name) so everything downstream is deterministic.
 type Repo struct {
-	Platform      *Platform
+	Platform *Platform // the first Platform document (see Platforms)
+	// Platforms is every Platform document in (file, index) order, so
+	// policy can report all but the first; Platform is Platforms[0].
+	Platforms     []*Platform
 	Tenants       []*Tenant
 	Services      []*SharedService
 	SharedVolumes []*SharedVolume
 	Lans          []*Lan
 	Volumes       []*Volume
 	Apps          []*App
+	// Digest identifies the revision's content: a hash over every YAML
+	// file's path and bytes, set by validate.Run. Plans record it.
+	Digest string
 }

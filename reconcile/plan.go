@@ -3,7 +3,12 @@
 // the same plan, sorted in a fixed kind order (see Plan.Sort).
 package reconcile
 
-import "github.com/moat-platform/moat/state"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/moat-platform/moat/state"
+)
 
 // Action is what happens to a resource; its value is the symbol shown.
 type Action string
@@ -105,4 +110,94 @@ func (p *Plan) Empty() bool {
 		}
 	}
 	return true
+}
+
+// OpID is the ID of an operation: "<verb>:<kind>/<name>", with
+// "@<network>" for connect, disconnect and report, so that one container
+// may have one such operation per network.
+func OpID(verb Verb, r ResourceID, network string) string {
+	id := string(verb) + ":" + string(r.Kind) + "/" + r.Name
+	if network != "" {
+		id += "@" + network
+	}
+	return id
+}
+
+// Detail is the short verb phrase shown for an operation ("create",
+// "connect prod.acme.lan", ...); the network makes a connect readable
+// without its cause.
+func (op *Operation) Detail() string {
+	switch op.Verb {
+	case VerbCreateNetwork, VerbCreateVolume, VerbCreate:
+		return "create"
+	case VerbRemoveNetwork, VerbRemoveVolume, VerbRemove:
+		return "remove"
+	case VerbRecreate:
+		return "recreate"
+	case VerbStart:
+		return "start"
+	case VerbConnect:
+		return "connect " + op.Network
+	case VerbDisconnect:
+		return "disconnect " + op.Network
+	case VerbReport:
+		return "report"
+	}
+	return string(op.Verb)
+}
+
+// Summary counts a plan's operations by action.
+type Summary struct {
+	Create   int `json:"create"`
+	Recreate int `json:"recreate"`
+	Update   int `json:"update"`
+	Remove   int `json:"remove"`
+	Report   int `json:"report"`
+}
+
+// Summary counts the operations. A replaced network is two operations (its
+// removal and its creation, so that containers can be detached in between)
+// but one replacement: only the creation counts.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for i := range p.Operations {
+		switch op := &p.Operations[i]; op.Action {
+		case Create:
+			s.Create++
+		case Replace:
+			if op.Verb != VerbRemoveNetwork {
+				s.Recreate++
+			}
+		case Update:
+			s.Update++
+		case Delete:
+			s.Remove++
+		case Report:
+			s.Report++
+		}
+	}
+	return s
+}
+
+// String is the summary line of a plan.
+func (s Summary) String() string {
+	return fmt.Sprintf("Plan: %d to create, %d to recreate, %d to update, %d to remove, %d reported.",
+		s.Create, s.Recreate, s.Update, s.Remove, s.Report)
+}
+
+// String is a compact, stable text of the plan: one line per operation
+// ("<symbol> <kind>/<name> <detail>  # <cause>") and the summary line. It is
+// what the plan fixtures' goldens hold; render has the user-facing formats.
+func (p *Plan) String() string {
+	var b strings.Builder
+	for i := range p.Operations {
+		op := &p.Operations[i]
+		fmt.Fprintf(&b, "%-3s %s %s  # %s\n", op.Action, op.Resource, op.Detail(), op.Cause)
+	}
+	if len(p.Operations) == 0 {
+		b.WriteString("No changes.\n")
+	} else {
+		b.WriteString(p.Summary().String() + "\n")
+	}
+	return b.String()
 }

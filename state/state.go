@@ -69,7 +69,7 @@ type ContainerSpec struct {
 	Env      []string          `json:"env,omitempty"` // sorted "K=V"
 	User     string            `json:"user"`
 	Labels   map[string]string `json:"labels"`
-	Networks []Endpoint        `json:"networks"` // sorted by Network; first is the primary
+	Networks []Endpoint        `json:"networks"` // sorted by Network; first is the primary; empty: network mode "none"
 	Mounts   []Mount           `json:"mounts,omitempty"`
 	Tmpfs    map[string]string `json:"tmpfs,omitempty"` // path -> options
 	Ports    []Port            `json:"ports,omitempty"`

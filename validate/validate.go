@@ -5,6 +5,8 @@
 package validate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
 
 	"github.com/moat-platform/moat/config"
@@ -29,6 +31,7 @@ func Run(fsys fs.FS, opts Options) (*config.Repo, diag.List) {
 	// the schema reports why.
 	repo, dd := config.Decode(docs)
 	ds = append(ds, dd...)
+	repo.Digest = digest(docs)
 	sopts := schema.Options{Workers: opts.Workers}
 	if repo.Platform != nil {
 		sopts.ImagePrefixes = repo.Platform.Policy.Images
@@ -37,4 +40,22 @@ func Run(fsys fs.FS, opts Options) (*config.Repo, diag.List) {
 	ds = append(ds, schema.Check(docs, sopts)...)
 	ds = append(ds, policy.Check(repo)...)
 	return repo, ds.Sort()
+}
+
+// digest hashes every file's path and bytes once (the documents of one file
+// share Content), in the loader's sorted order.
+func digest(docs []*config.Document) string {
+	h := sha256.New()
+	last := ""
+	for _, d := range docs {
+		if d.File == last {
+			continue
+		}
+		last = d.File
+		h.Write([]byte(d.File))
+		h.Write([]byte{0})
+		h.Write(d.Content)
+		h.Write([]byte{0})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
 }

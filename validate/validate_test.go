@@ -1,6 +1,7 @@
 package validate_test
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -27,7 +28,15 @@ func TestFixtures(t *testing.T) {
 		dir := filepath.Dir(repo)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
-			_, ds := validate.Run(os.DirFS(repo), validate.Options{})
+			var opts validate.Options
+			// limits.json shrinks the hostile-input limits so that a small
+			// committed repo can show them.
+			if b, err := os.ReadFile(filepath.Join(dir, "limits.json")); err == nil {
+				if err := json.Unmarshal(b, &opts.Limits); err != nil {
+					t.Fatalf("limits.json: %v", err)
+				}
+			}
+			_, ds := validate.Run(os.DirFS(repo), opts)
 			got := render(ds)
 			wantFile := filepath.Join(dir, "want.txt")
 			if *update {
@@ -60,10 +69,19 @@ func TestEveryRuleHasAFailingFixture(t *testing.T) {
 		all.Write(b)
 	}
 	for _, r := range diag.Rules() {
+		if untestable[r.ID] != "" {
+			continue
+		}
 		if !strings.Contains(all.String(), ": "+r.ID+": ") {
 			t.Errorf("rule %s has no failing fixture under %s", r.ID, fixtures)
 		}
 	}
+}
+
+// untestable names the rules no committed file can show, with the test
+// that covers them instead.
+var untestable = map[string]string{
+	"input.file": "config TestLoad: a pipe or device is never opened (git cannot store one)",
 }
 
 func render(ds diag.List) string {

@@ -1,0 +1,48 @@
+# moat: the two commands that matter are `make demo` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/moat
+PKGS  := ./...
+FUZZTIME ?= 10s
+
+.PHONY: help build test test-unit lint images demo demo-clean bench bench-compose fuzz docs tidy
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## Build bin/moat
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/moat
+
+images: ## Build the example images locally (FROM scratch, no registry)
+	bash scripts/build-images.sh
+
+lint: ## go vet + gofmt check
+	$(GO) vet $(PKGS)
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+
+test: lint images ## Every test: lint, unit, CLI scripts, real engine (needs dockerd), short fuzz
+	MOAT_REQUIRE_DOCKER=$${MOAT_REQUIRE_DOCKER:-1} $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) fuzz FUZZTIME=5s
+
+test-unit: ## Tests that need no engine (engine tests skip)
+	MOAT_REQUIRE_DOCKER=0 $(GO) test -count=1 $(PKGS)
+
+fuzz: ## Short fuzz runs of the loader and the validator (FUZZTIME=60s for longer)
+	$(GO) test ./config -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME)
+	$(GO) test ./schema -run='^$$' -fuzz=FuzzCheck -fuzztime=$(FUZZTIME)
+
+bench: ## Go benchmarks: validate, compile, plan at scale
+	$(GO) test -run='^$$' -bench=. -benchmem ./validate ./schema ./policy ./compile ./reconcile
+
+bench-compose: build images ## Whole-process comparison against docker-compose (see docs/BENCHMARKS.md)
+	bash scripts/bench-compose.sh
+
+docs: build ## Regenerate docs/RULES.md from the rule catalogue
+	./$(BIN) rules -o markdown > docs/RULES.md
+
+demo: build images ## Validate, plan and apply the example platform to the local engine
+	bash scripts/demo.sh
+
+demo-clean: ## Remove everything the demo created (instance "demo" only)
+	bash scripts/demo.sh clean

@@ -1,0 +1,273 @@
+// Package apply executes a plan: it walks the operations' dependency graph
+// with bounded parallelism and makes one engine call per operation (a
+// recreate is the remove and the create of one container, kept together so
+// that nothing else can claim the name in between). It decides nothing: what
+// to do and in which order is the plan's.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moat-platform/moat/engine"
+	"github.com/moat-platform/moat/reconcile"
+)
+
+// Outcome is the result vocabulary of one operation (after Flux's ssa).
+type Outcome string
+
+const (
+	Created      Outcome = "created"
+	Replaced     Outcome = "replaced"
+	Started      Outcome = "started"
+	Connected    Outcome = "connected"
+	Disconnected Outcome = "disconnected"
+	Deleted      Outcome = "deleted"
+	Reported     Outcome = "reported"
+	Failed       Outcome = "failed"
+	// Skipped: not run because an operation it depends on failed or the
+	// run was cancelled.
+	Skipped Outcome = "skipped"
+)
+
+// Result is what happened to one operation.
+type Result struct {
+	Op       *reconcile.Operation
+	Outcome  Outcome
+	Err      error
+	Duration time.Duration
+}
+
+// Options tune the executor.
+type Options struct {
+	// Parallel is the number of operations in flight (default 4). The
+	// engine serialises much internally; a few in flight hide its latency.
+	Parallel int
+	// OnResult, if set, is called once per finished operation, from the
+	// executor's goroutines (one at a time).
+	OnResult func(Result)
+}
+
+// Run executes p against eng and returns one Result per operation in plan
+// order. The error is non-nil when any operation failed or ctx ended; the
+// results then tell which. A rerun of a fresh plan converges after any
+// failure, because every engine call is idempotent or guarded.
+func Run(ctx context.Context, eng engine.Engine, p *reconcile.Plan, opts Options) ([]Result, error) {
+	if opts.Parallel <= 0 {
+		opts.Parallel = 4
+	}
+	n := len(p.Operations)
+	index := make(map[string]int, n)
+	for i := range p.Operations {
+		if _, dup := index[p.Operations[i].ID]; dup {
+			return nil, fmt.Errorf("plan has operation %s twice", p.Operations[i].ID)
+		}
+		index[p.Operations[i].ID] = i
+	}
+	// waiting[i] counts unfinished dependencies; dependents[j] lists the
+	// operations that wait for j.
+	waiting := make([]int, n)
+	dependents := make([][]int, n)
+	for i := range p.Operations {
+		for _, d := range p.Operations[i].DependsOn {
+			j, ok := index[d]
+			if !ok {
+				return nil, fmt.Errorf("operation %s depends on unknown operation %s", p.Operations[i].ID, d)
+			}
+			waiting[i]++
+			dependents[j] = append(dependents[j], i)
+		}
+	}
+	if err := checkAcyclic(waiting, dependents); err != nil {
+		return nil, err
+	}
+
+	results := make([]Result, n)
+	for i := range results {
+		results[i] = Result{Op: &p.Operations[i], Outcome: Skipped}
+	}
+	var (
+		mu       sync.Mutex
+		failed   = make([]bool, n)
+		ready    = make(chan int, n)
+		wg       sync.WaitGroup
+		finished int
+		done     = make(chan struct{})
+	)
+	for i := range waiting {
+		if waiting[i] == 0 {
+			ready <- i
+		}
+	}
+	// finish records i's outcome and releases its dependents; a failed or
+	// skipped operation poisons everything downstream of it.
+	var finish func(i int, r Result)
+	finish = func(i int, r Result) {
+		results[i] = r
+		if r.Outcome == Failed || r.Outcome == Skipped {
+			failed[i] = true
+		}
+		if opts.OnResult != nil {
+			opts.OnResult(r)
+		}
+		finished++
+		for _, k := range dependents[i] {
+			if failed[i] {
+				failed[k] = true
+			}
+			waiting[k]--
+			if waiting[k] == 0 {
+				ready <- k
+			}
+		}
+		if finished == n {
+			close(done)
+		}
+	}
+	if n == 0 {
+		return results, nil
+	}
+	sem := make(chan struct{}, opts.Parallel)
+loop:
+	for {
+		select {
+		case <-done:
+			break loop
+		case i := <-ready:
+			mu.Lock()
+			skip := failed[i] || ctx.Err() != nil
+			if skip {
+				finish(i, Result{Op: &p.Operations[i], Outcome: Skipped})
+				mu.Unlock()
+				continue
+			}
+			mu.Unlock()
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r := execute(ctx, eng, &p.Operations[i])
+				mu.Lock()
+				finish(i, r)
+				mu.Unlock()
+			}(i)
+		}
+	}
+	wg.Wait()
+	return results, summarise(ctx, results)
+}
+
+// execute makes the engine call(s) for one operation.
+func execute(ctx context.Context, eng engine.Engine, op *reconcile.Operation) Result {
+	start := time.Now()
+	outcome, err := call(ctx, eng, op)
+	r := Result{Op: op, Outcome: outcome, Duration: time.Since(start)}
+	if err != nil {
+		r.Outcome, r.Err = Failed, err
+	}
+	return r
+}
+
+func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outcome, error) {
+	name := op.Resource.Name
+	switch op.Verb {
+	case reconcile.VerbCreateNetwork:
+		if op.NetworkSpec == nil {
+			return Failed, fmt.Errorf("%s: no network spec", op.ID)
+		}
+		_, err := eng.CreateNetwork(ctx, *op.NetworkSpec)
+		return Created, err
+	case reconcile.VerbRemoveNetwork:
+		return Deleted, eng.RemoveNetwork(ctx, name)
+	case reconcile.VerbCreateVolume:
+		if op.VolumeSpec == nil {
+			return Failed, fmt.Errorf("%s: no volume spec", op.ID)
+		}
+		return Created, eng.CreateVolume(ctx, *op.VolumeSpec)
+	case reconcile.VerbRemoveVolume:
+		return Deleted, eng.RemoveVolume(ctx, name)
+	case reconcile.VerbCreate:
+		if op.ContainerSpec == nil {
+			return Failed, fmt.Errorf("%s: no container spec", op.ID)
+		}
+		_, err := eng.CreateContainer(ctx, *op.ContainerSpec)
+		return Created, err
+	case reconcile.VerbRecreate:
+		if op.ContainerSpec == nil {
+			return Failed, fmt.Errorf("%s: no container spec", op.ID)
+		}
+		if err := eng.RemoveContainer(ctx, liveRef(op), op.StopTimeout); err != nil {
+			return Failed, err
+		}
+		_, err := eng.CreateContainer(ctx, *op.ContainerSpec)
+		return Replaced, err
+	case reconcile.VerbRemove:
+		return Deleted, eng.RemoveContainer(ctx, liveRef(op), op.StopTimeout)
+	case reconcile.VerbStart:
+		return Started, eng.StartContainer(ctx, liveRef(op))
+	case reconcile.VerbConnect:
+		return Connected, eng.Connect(ctx, op.Network, liveRef(op), op.Aliases)
+	case reconcile.VerbDisconnect:
+		return Disconnected, eng.Disconnect(ctx, op.Network, liveRef(op))
+	case reconcile.VerbReport:
+		return Reported, nil
+	}
+	return Failed, fmt.Errorf("%s: unknown verb %q", op.ID, op.Verb)
+}
+
+// liveRef is the engine reference of the live object: its id when the plan
+// saw one, else its name.
+func liveRef(op *reconcile.Operation) string {
+	if op.LiveID != "" {
+		return op.LiveID
+	}
+	return op.Resource.Name
+}
+
+// checkAcyclic refuses a plan whose dependencies loop (a corrupt saved
+// plan); the executor would otherwise wait forever.
+func checkAcyclic(waiting []int, dependents [][]int) error {
+	w := append([]int(nil), waiting...)
+	var queue []int
+	for i, c := range w {
+		if c == 0 {
+			queue = append(queue, i)
+		}
+	}
+	seen := 0
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		seen++
+		for _, k := range dependents[i] {
+			if w[k]--; w[k] == 0 {
+				queue = append(queue, k)
+			}
+		}
+	}
+	if seen != len(w) {
+		return errors.New("plan dependencies form a cycle")
+	}
+	return nil
+}
+
+func summarise(ctx context.Context, results []Result) error {
+	var msgs []string
+	for _, r := range results {
+		if r.Outcome == Failed {
+			msgs = append(msgs, fmt.Sprintf("%s: %v", r.Op.ID, r.Err))
+		}
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("%d operation(s) failed:\n  %s", len(msgs), strings.Join(msgs, "\n  "))
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("apply interrupted: %w", err)
+	}
+	return nil
+}

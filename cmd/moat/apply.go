@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/moat-platform/moat/apply"
+	"github.com/moat-platform/moat/controller"
+	"github.com/moat-platform/moat/reconcile"
+	"github.com/moat-platform/moat/render"
+	"github.com/spf13/cobra"
+)
+
+func newApply() *cobra.Command {
+	var (
+		f               planFlags
+		planFile        string
+		allowMassDelete bool
+		parallel        int
+		verbose         bool
+	)
+	c := &cobra.Command{
+		Use:   "apply [DIR]",
+		Short: "Plan and apply the config repository to the local engine",
+		Long: `apply validates DIR (default "."), takes one snapshot of the local engine,
+computes the minimal plan, shows it, and applies it. With --plan FILE it
+applies a plan saved by "moat plan --out FILE" instead, only if the config
+revision and the live state are still those the plan was computed from.
+A plan that would remove more than half of the managed containers, or
+every container of a tenant, is refused without --allow-mass-delete.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			t, err := loadTarget(c, args, f.secrets)
+			if err != nil {
+				return err
+			}
+			eng, err := openEngine(t.Desired.Instance)
+			if err != nil {
+				return withCode(exitInvalid, err)
+			}
+			observed, err := eng.Observe(c.Context(), t.Desired.Instance, controller.NeedVolumes(t.Repo))
+			if err != nil {
+				return withCode(exitInvalid, fmt.Errorf("observe live state: %w", err))
+			}
+			var p *reconcile.Plan
+			if planFile != "" {
+				if p, err = readPlan(planFile); err != nil {
+					return withCode(exitInvalid, err)
+				}
+				if err := controller.CheckSaved(p, t, observed); err != nil {
+					return withCode(exitInvalid, err)
+				}
+			} else if p, err = controller.Plan(t, observed, controller.PlanOptions{EvictUnmanaged: f.evictUnmanaged}); err != nil {
+				return withCode(exitInvalid, fmt.Errorf("plan: %w", err))
+			}
+			out := c.OutOrStdout()
+			if err := render.Text(out, p); err != nil {
+				return withCode(exitInvalid, err)
+			}
+			if p.Empty() {
+				printStats(c, f.stats, eng)
+				return nil
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelInfo
+			}
+			log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			results, err := controller.Apply(c.Context(), eng, p, observed, controller.ApplyOptions{
+				AllowMassDelete: allowMassDelete, Parallel: parallel, Log: log,
+			})
+			printResults(out, results)
+			printStats(c, f.stats, eng)
+			if err != nil {
+				return withCode(exitInvalid, err)
+			}
+			return nil
+		},
+	}
+	f.register(c, false)
+	c.Flags().StringVar(&planFile, "plan", "", "apply this saved plan (from moat plan --out) instead of planning anew")
+	c.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "allow a plan that removes more than half of the managed containers or all of a tenant's")
+	c.Flags().IntVar(&parallel, "parallel", 4, "operations in flight at once")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every operation as it finishes")
+	return c
+}
+
+func readPlan(path string) (*reconcile.Plan, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("saved plan: %w", err)
+	}
+	defer fh.Close()
+	p, err := render.ReadPlan(fh)
+	if err != nil {
+		return nil, fmt.Errorf("saved plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// printResults prints a one-line summary of outcomes, sorted by outcome.
+func printResults(w io.Writer, results []apply.Result) {
+	counts := map[apply.Outcome]int{}
+	for _, r := range results {
+		counts[r.Outcome]++
+	}
+	var parts []string
+	for o, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d %s", n, o))
+	}
+	sort.Strings(parts)
+	fmt.Fprintf(w, "\nApply finished: %s.\n", strings.Join(parts, ", "))
+}
+
+func printStats(c *cobra.Command, on bool, eng *engineHandle) {
+	if on {
+		eng.printStats(c.ErrOrStderr())
+	}
+}

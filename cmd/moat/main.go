@@ -1,0 +1,90 @@
+// Command moat turns a git repository of tenant YAML into isolated,
+// hardened Docker state, and keeps it there. See README.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, as `terraform plan -detailed-exitcode` users expect: 0 fine
+// or no changes, 1 invalid config or changes refused, 2 usage or I/O error.
+// plan --detailed-exitcode maps "changes present" to 2 and errors to 1.
+const (
+	exitOK      = 0
+	exitInvalid = 1
+	exitError   = 2
+)
+
+// exitErr carries an exit code through cobra; a nil err exits quietly.
+type exitErr struct {
+	code int
+	err  error
+}
+
+func (e *exitErr) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func withCode(code int, err error) error { return &exitErr{code: code, err: err} }
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+// run is main without os.Exit, so testscript can call it in-process.
+func run(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "moat:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "moat:", err)
+	return exitError
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "moat",
+		Short: "GitOps for isolated, hardened multi-tenant Docker hosts",
+		Long: `moat turns a git repository of tenant YAML into isolated, hardened Docker
+state on a host, and keeps it there. Each tenant gets its own virtual LANs;
+its apps run in hardened containers on those LANs only; shared platform
+services are reached only in the mode the platform granted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newValidate(), newPlan(), newApply(), newState(), newRules(), newVersion())
+	// Flag errors are usage errors: exit 2, like a bad argument.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return withCode(exitError, fmt.Errorf("%w (see moat %s --help)", err, c.Name()))
+	})
+	return root
+}
+
+// version is set by the linker (-X main.version=...).
+var version = "dev"
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			fmt.Fprintln(c.OutOrStdout(), "moat", version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,504 @@
+package compile
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"math"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moat-platform/moat/config"
+	"github.com/moat-platform/moat/state"
+)
+
+// Values of Platform.Network.Driver, and the engine driver names they map
+// to. Weave maps to "weave", the Weave Net plugin's global-scope driver:
+// the reason to pick Weave over bridge is LANs that span hosts, which the
+// local-scope "weavemesh" driver does not give.
+const (
+	DriverBridge  = "bridge"
+	DriverOverlay = "overlay"
+	DriverWeave   = "weave"
+)
+
+// Environment variables moat sets in every app container, so that an app
+// can tag its logs and metrics without repeating its identity in config.
+// They are part of the spec (and so of the hash, part "env"); an app may
+// not set them itself.
+const (
+	EnvTenant  = "MOAT_TENANT"
+	EnvApp     = "MOAT_APP"
+	EnvReplica = "MOAT_REPLICA"
+	envPrefix  = "MOAT_"
+)
+
+// SecretsTarget is the directory secrets are mounted under, one file each.
+const SecretsTarget = "/run/secrets"
+
+// Healthcheck defaults when the app leaves a field out.
+const (
+	defaultHealthInterval = 10 * time.Second
+	defaultHealthTimeout  = 3 * time.Second
+	defaultHealthRetries  = 3
+)
+
+// runtime is the platform's settings, resolved once per Compile.
+type runtime struct {
+	driver       string
+	user         string
+	stopTimeout  int
+	retries      int
+	tmpfs        map[string]string
+	publishAddr  string
+	publishPorts bool
+}
+
+// runtimeOf resolves the platform settings. Decode has applied the
+// defaults; an empty string is never a valid value, so compile falls back
+// to the same defaults for those, but an out-of-range number is an error:
+// RestartRetries 0 would mean "retry forever" to Docker.
+func runtimeOf(p *config.Platform) (runtime, error) {
+	r := runtime{
+		driver:       cmp.Or(p.Network.Driver, DriverBridge),
+		user:         cmp.Or(p.Runtime.User, "65534:65534"),
+		stopTimeout:  p.Runtime.StopTimeout,
+		retries:      p.Runtime.RestartRetries,
+		publishAddr:  cmp.Or(p.Policy.PublishAddress, "127.0.0.1"),
+		publishPorts: p.Policy.PublishPorts,
+	}
+	switch r.driver {
+	case DriverBridge, DriverOverlay, DriverWeave:
+	default:
+		return r, fmt.Errorf("unknown network driver %q", r.driver)
+	}
+	if isRoot(r.user) {
+		return r, fmt.Errorf("runtime user %q is root", r.user)
+	}
+	if r.stopTimeout < 0 {
+		return r, fmt.Errorf("negative stop timeout %d", r.stopTimeout)
+	}
+	if r.retries < 1 {
+		return r, fmt.Errorf("restart retries %d: must be at least 1 (0 is unbounded in Docker)", r.retries)
+	}
+	size, err := parseMemory(cmp.Or(p.Runtime.TmpfsSize, "16MiB"))
+	if err != nil || size <= 0 {
+		return r, fmt.Errorf("tmpfs size %q: %w", p.Runtime.TmpfsSize, cmp.Or(err, fmt.Errorf("must be positive")))
+	}
+	// nodev on top of the usual noexec,nosuid: nothing in /tmp is a device.
+	r.tmpfs = map[string]string{"/tmp": "rw,noexec,nosuid,nodev,size=" + strconv.FormatInt(size, 10)}
+	return r, nil
+}
+
+// base is the hardened skeleton shared by app and shared-service
+// containers: everything SECURITY.md requires of every container.
+func (c *compiler) base(name, image string, cmd []string, user string, res config.Resources, what string) (state.ContainerSpec, bool) {
+	s := state.ContainerSpec{
+		Name:           name,
+		Image:          image,
+		Cmd:            slices.Clone(cmd),
+		User:           cmp.Or(user, c.rt.user),
+		Tmpfs:          maps.Clone(c.rt.tmpfs),
+		ReadOnlyRootfs: true,
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges:true"},
+		Restart:        state.Restart{Name: "on-failure", MaxRetries: c.rt.retries},
+		StopTimeout:    c.rt.stopTimeout,
+	}
+	ok := true
+	if image == "" {
+		c.errorf("%s: no image", what)
+		ok = false
+	}
+	if isRoot(s.User) {
+		c.errorf("%s: user %q is root", what, s.User)
+		ok = false
+	}
+	mem, err := parseMemory(res.Memory)
+	switch {
+	case err != nil:
+		c.errorf("%s: memory: %w", what, err)
+		ok = false
+	case mem <= 0 || res.CPUs <= 0 || res.Pids <= 0:
+		c.errorf("%s: memory, cpus and pids limits are all required", what)
+		ok = false
+	}
+	s.Memory = mem
+	s.NanoCPUs = int64(math.Round(res.CPUs * 1e9))
+	s.PidsLimit = int64(res.Pids)
+	return s, ok
+}
+
+// appContainers builds Replicas containers for every app.
+func (c *compiler) appContainers() []state.ContainerSpec {
+	var out []state.ContainerSpec
+	for _, a := range c.repo.Apps {
+		t := tenantOf(a.Tenant, a.Meta)
+		what := fmt.Sprintf("app %s/%s", t, a.Name)
+		if !c.known(t, what) {
+			continue
+		}
+		if !isLabel(a.Name) {
+			c.errorf("%s: name is not a DNS label", what)
+			continue
+		}
+		// Decode has turned a missing replicas into 1, so 0 here was
+		// written: the app is scaled to zero and gets no container (its
+		// references are still checked below).
+		replicas := a.Replicas
+		if replicas < 0 {
+			c.errorf("%s: negative replicas %d", what, replicas)
+			continue
+		}
+		tmpl, ok := c.appTemplate(t, a, what)
+		if !ok {
+			continue
+		}
+		for r := 1; r <= replicas; r++ {
+			s := cloneSpec(tmpl)
+			s.Name = ContainerName(c.instance, t, a.Name, r)
+			s.Env = append(s.Env, EnvTenant+"="+t, EnvApp+"="+a.Name, EnvReplica+"="+strconv.Itoa(r))
+			slices.Sort(s.Env)
+			s.Labels = map[string]string{
+				state.LabelManagedBy: state.ManagedBy,
+				state.LabelInstance:  c.instance,
+				state.LabelTenant:    t,
+				state.LabelKind:      state.KindApp,
+				state.LabelApp:       a.Name,
+				state.LabelReplica:   strconv.Itoa(r),
+			}
+			setHash(&s)
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// appTemplate builds the parts of an app's spec that all replicas share;
+// each replica gets a deep copy (cloneSpec).
+func (c *compiler) appTemplate(t string, a *config.App, what string) (state.ContainerSpec, bool) {
+	s, ok := c.base("", a.Image, a.Command, a.User, a.Resources, what)
+
+	for k, v := range a.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
+			c.errorf("%s: env %q: invalid name or value", what, k)
+			ok = false
+			continue
+		}
+		if strings.HasPrefix(k, envPrefix) {
+			c.errorf("%s: env %q: the %s prefix is reserved for moat", what, k, envPrefix)
+			ok = false
+			continue
+		}
+		s.Env = append(s.Env, k+"="+v)
+	}
+
+	for _, lan := range a.Lans {
+		net, found := c.lans[t][lan]
+		if !found {
+			c.errorf("%s: unknown lan %q", what, lan)
+			ok = false
+			continue
+		}
+		// The app's name is its DNS name on each of its LANs, which is what
+		// talksTo refers to. No per-replica alias: "web-2" could be another
+		// app's name, and nothing in the config addresses one replica.
+		s.Networks = append(s.Networks, state.Endpoint{Network: net, Aliases: []string{a.Name}})
+	}
+	slices.SortFunc(s.Networks, func(x, y state.Endpoint) int { return cmp.Compare(x.Network, y.Network) })
+	if dupNetworks(s.Networks) {
+		c.errorf("%s: a lan is listed twice", what)
+		ok = false
+	}
+
+	mounts, digests, mok := c.appMounts(t, a, what)
+	s.Mounts, s.SecretDigests = mounts, digests
+	ok = ok && mok
+
+	if len(a.Ports) > 0 && !c.rt.publishPorts {
+		c.errorf("%s: the platform does not allow published ports", what)
+		ok = false
+	}
+	for _, p := range a.Ports {
+		proto := cmp.Or(p.Protocol, "tcp")
+		if p.Container < 1 || p.Container > 65535 || p.Host < 1 || p.Host > 65535 || (proto != "tcp" && proto != "udp") {
+			c.errorf("%s: port %d->%d/%s is out of range", what, p.Host, p.Container, proto)
+			ok = false
+			continue
+		}
+		s.Ports = append(s.Ports, state.Port{HostIP: c.rt.publishAddr, HostPort: p.Host, ContainerPort: p.Container, Protocol: proto})
+	}
+	slices.SortFunc(s.Ports, comparePorts)
+
+	for _, capName := range a.CapAdd {
+		capName = normalizeCap(capName)
+		if !c.capAllowed[[3]string{t, a.Name, capName}] {
+			// Policy reports this with a position; compile refuses anyway
+			// because an added capability is a way out of the container.
+			c.errorf("%s: capability %s is not on the platform's exception list", what, capName)
+			ok = false
+			continue
+		}
+		s.CapAdd = append(s.CapAdd, capName)
+	}
+	slices.Sort(s.CapAdd)
+	s.CapAdd = slices.Compact(s.CapAdd)
+
+	if h := a.Healthcheck; h != nil {
+		hc, err := healthcheck(h)
+		if err != nil {
+			c.errorf("%s: healthcheck: %w", what, err)
+			ok = false
+		}
+		s.Healthcheck = hc
+	}
+	return s, ok
+}
+
+// appMounts resolves an app's volumes and secrets into mounts sorted by
+// target, and the digests of its secrets keyed by secret name.
+func (c *compiler) appMounts(t string, a *config.App, what string) ([]state.Mount, map[string]string, bool) {
+	ok := true
+	var ms []state.Mount
+	for _, m := range a.Volumes {
+		switch {
+		case m.Host != "":
+			// The schema refuses host bind mounts; never compile one anyway.
+			c.errorf("%s: host bind mount %q is not allowed", what, m.Host)
+			ok = false
+		case !path.IsAbs(m.Path) || path.Clean(m.Path) != m.Path || m.Path == "/":
+			c.errorf("%s: mount path %q must be a clean absolute path", what, m.Path)
+			ok = false
+		case m.Volume != "" && m.Shared != "":
+			c.errorf("%s: mount at %s names both a volume and a shared volume", what, m.Path)
+			ok = false
+		case m.Volume != "":
+			if !c.volumes[t][m.Volume] {
+				c.errorf("%s: unknown volume %q", what, m.Volume)
+				ok = false
+				continue
+			}
+			ms = append(ms, state.Mount{Type: "volume", Source: VolumeName(c.instance, t, m.Volume), Target: m.Path, ReadOnly: m.ReadOnly})
+		case m.Shared != "":
+			if !c.shared[m.Shared] {
+				c.errorf("%s: unknown shared volume %q", what, m.Shared)
+				ok = false
+				continue
+			}
+			// Read-only whatever the config says: the kernel then enforces
+			// that one tenant cannot write data every tenant reads.
+			ms = append(ms, state.Mount{Type: "volume", Source: SharedVolumeName(c.instance, m.Shared), Target: m.Path, ReadOnly: true})
+		default:
+			c.errorf("%s: mount at %s names no volume", what, m.Path)
+			ok = false
+		}
+	}
+
+	var digests map[string]string
+	if len(a.Secrets) > 0 {
+		digests = make(map[string]string, len(a.Secrets))
+		if !path.IsAbs(c.opts.SecretsDir) {
+			c.errorf("%s: declares secrets but the secrets directory %q is not an absolute path", what, c.opts.SecretsDir)
+			ok = false
+		}
+	}
+	for _, n := range a.Secrets {
+		if !isSecretName(n) {
+			c.errorf("%s: secret %q: not a plain file name", what, n)
+			ok = false
+			continue
+		}
+		if _, dup := digests[n]; dup {
+			c.errorf("%s: secret %q listed twice", what, n)
+			ok = false
+			continue
+		}
+		dg, found := c.opts.SecretDigests[t+"/"+n]
+		if !found || dg == "" {
+			c.errorf("%s: secret %q: %w", what, n, ErrMissingSecretDigest)
+			ok = false
+			continue
+		}
+		digests[n] = dg
+		ms = append(ms, state.Mount{
+			Type:     "bind",
+			Source:   path.Join(c.opts.SecretsDir, t, n),
+			Target:   SecretsTarget + "/" + n,
+			ReadOnly: true,
+		})
+	}
+
+	slices.SortFunc(ms, func(x, y state.Mount) int { return cmp.Compare(x.Target, y.Target) })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].Target == ms[i-1].Target {
+			c.errorf("%s: two mounts at %s", what, ms[i].Target)
+			ok = false
+		}
+	}
+	return ms, digests, ok
+}
+
+// serviceContainers builds one container per shared service, attached to
+// every LAN of every tenant granted any mode of it. (A later change puts a
+// per-tenant gateway in between; until then the service's name is its DNS
+// alias on those LANs.) A service no tenant is granted gets no endpoint:
+// an empty Networks list means network mode "none" to the engine.
+func (c *compiler) serviceContainers() []state.ContainerSpec {
+	tenants := make([]string, 0, len(c.tenants))
+	for t := range c.tenants {
+		tenants = append(tenants, t)
+	}
+	slices.Sort(tenants)
+
+	var out []state.ContainerSpec
+	for _, svc := range c.repo.Services {
+		if c.services[svc.Name] != svc {
+			continue // invalid or duplicate name, reported by indexTenants
+		}
+		what := "shared service " + svc.Name
+		s, ok := c.base(ServiceContainerName(c.instance, svc.Name), svc.Image, svc.Command, "", svc.Resources, what)
+		for k, v := range svc.Env {
+			if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
+				c.errorf("%s: env %q: invalid name or value", what, k)
+				ok = false
+				continue
+			}
+			s.Env = append(s.Env, k+"="+v)
+		}
+		slices.Sort(s.Env)
+		for _, t := range tenants {
+			if len(c.tenants[t].Grants[svc.Name]) == 0 {
+				continue
+			}
+			for _, net := range c.lans[t] {
+				s.Networks = append(s.Networks, state.Endpoint{Network: net, Aliases: []string{svc.Name}})
+			}
+		}
+		slices.SortFunc(s.Networks, func(x, y state.Endpoint) int { return cmp.Compare(x.Network, y.Network) })
+		if !ok {
+			continue
+		}
+		s.Labels = map[string]string{
+			state.LabelManagedBy: state.ManagedBy,
+			state.LabelInstance:  c.instance,
+			state.LabelKind:      state.KindSharedService,
+			state.LabelApp:       svc.Name,
+		}
+		setHash(&s)
+		out = append(out, s)
+	}
+	return out
+}
+
+// healthcheck converts an exec health check, applying the defaults.
+func healthcheck(h *config.Healthcheck) (*state.Healthcheck, error) {
+	if len(h.Command) == 0 {
+		return nil, fmt.Errorf("no command")
+	}
+	dur := func(s string, def time.Duration, field string) (int64, error) {
+		if s == "" {
+			return int64(def), nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", field, err)
+		}
+		if d <= 0 {
+			return 0, fmt.Errorf("%s %q: must be positive", field, s)
+		}
+		return int64(d), nil
+	}
+	iv, err := dur(h.Interval, defaultHealthInterval, "interval")
+	if err != nil {
+		return nil, err
+	}
+	to, err := dur(h.Timeout, defaultHealthTimeout, "timeout")
+	if err != nil {
+		return nil, err
+	}
+	retries := h.Retries
+	if retries == 0 {
+		retries = defaultHealthRetries
+	}
+	if retries < 0 {
+		return nil, fmt.Errorf("negative retries %d", retries)
+	}
+	// "CMD" (exec form): the images have no shell for "CMD-SHELL".
+	return &state.Healthcheck{
+		Test:     append([]string{"CMD"}, h.Command...),
+		Interval: iv,
+		Timeout:  to,
+		Retries:  retries,
+	}, nil
+}
+
+func comparePorts(x, y state.Port) int {
+	return cmp.Or(cmp.Compare(x.ContainerPort, y.ContainerPort), cmp.Compare(x.Protocol, y.Protocol),
+		cmp.Compare(x.HostIP, y.HostIP), cmp.Compare(x.HostPort, y.HostPort))
+}
+
+func dupNetworks(eps []state.Endpoint) bool {
+	for i := 1; i < len(eps); i++ {
+		if eps[i].Network == eps[i-1].Network {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizeCap spells a capability the way Docker prints it: upper case,
+// without the CAP_ prefix, so that "cap_net_admin" and "NET_ADMIN" are one
+// capability for the exception list and hash the same.
+func normalizeCap(name string) string {
+	name = strings.ToUpper(name)
+	return strings.TrimPrefix(name, "CAP_")
+}
+
+// isRoot reports whether a "uid[:gid]" or "name[:group]" user is root.
+// Only uid 0 / the name root matter: a root group with a non-root uid
+// gains no capabilities.
+func isRoot(user string) bool {
+	u, _, _ := strings.Cut(user, ":")
+	if u == "root" {
+		return true
+	}
+	n, err := strconv.ParseUint(u, 10, 64)
+	return err == nil && n == 0
+}
+
+// isSecretName accepts a plain file name: the secret is a file directly in
+// the tenant's folder of the store, so no separator and no dot-dot.
+func isSecretName(n string) bool {
+	if n == "" || n == "." || n == ".." || len(n) > 255 {
+		return false
+	}
+	return !strings.ContainsAny(n, "/\\\x00")
+}
+
+// cloneSpec deep-copies a spec, so that no two specs in a Desired share a
+// slice or map: a consumer that edits one spec cannot change another.
+func cloneSpec(s state.ContainerSpec) state.ContainerSpec {
+	s.Cmd = slices.Clone(s.Cmd)
+	s.Env = slices.Clone(s.Env)
+	s.Labels = maps.Clone(s.Labels)
+	s.Networks = slices.Clone(s.Networks)
+	for i := range s.Networks {
+		s.Networks[i].Aliases = slices.Clone(s.Networks[i].Aliases)
+	}
+	s.Mounts = slices.Clone(s.Mounts)
+	s.Tmpfs = maps.Clone(s.Tmpfs)
+	s.Ports = slices.Clone(s.Ports)
+	s.CapDrop = slices.Clone(s.CapDrop)
+	s.CapAdd = slices.Clone(s.CapAdd)
+	s.SecurityOpt = slices.Clone(s.SecurityOpt)
+	if s.Healthcheck != nil {
+		h := *s.Healthcheck
+		h.Test = slices.Clone(h.Test)
+		s.Healthcheck = &h
+	}
+	s.SecretDigests = maps.Clone(s.SecretDigests)
+	return s
+}

@@ -1,0 +1,106 @@
+package config
+
+// Defaults, applied by Decode after decoding. They live here, in one
+// place, so the documentation (docs/CONFIG.md) and the compiler agree on
+// what an absent field means:
+//
+//	Platform.network.driver          bridge
+//	Platform.policy.publishAddress   127.0.0.1
+//	Platform.runtime.stopTimeout     10 (seconds)   when the key is absent
+//	Platform.runtime.user            65534:65534 (nobody)
+//	Platform.runtime.restartRetries  5              when the key is absent
+//	Platform.runtime.tmpfsSize       16MiB
+//	App.replicas                     1              when the key is absent
+//	App.ports[].protocol             tcp
+//	App.healthcheck.interval         10s
+//	App.healthcheck.timeout          3s
+//	App.healthcheck.retries          3              when the key is absent
+//	SharedService.protocol           http
+//	SharedVolume.offers              [read-only]    when the key is absent
+//
+// Numbers default only when their key is absent, never when they are 0:
+// "replicas: 0" scales an app to zero and "stopTimeout: 0" kills at once;
+// whether 0 is allowed is the schema's call, not a silent rewrite here.
+// Strings default when empty: an empty user or protocol means nothing.
+const (
+	DefaultNetworkDriver  = "bridge"
+	DefaultPublishAddress = "127.0.0.1"
+	DefaultStopTimeout    = 10
+	DefaultUser           = "65534:65534"
+	DefaultRestartRetries = 5
+	DefaultTmpfsSize      = "16MiB"
+	DefaultReplicas       = 1
+	DefaultPortProtocol   = "tcp"
+	DefaultHealthInterval = "10s"
+	DefaultHealthTimeout  = "3s"
+	DefaultHealthRetries  = 3
+	DefaultServiceProto   = "http"
+)
+
+func applyDefaults(r *Repo) {
+	for _, p := range r.Platforms {
+		platformDefaults(p)
+	}
+	for _, s := range r.Services {
+		setString(&s.Protocol, DefaultServiceProto)
+	}
+	for _, v := range r.SharedVolumes {
+		if !has(v.Src, "offers") {
+			v.Offers = []string{ReadOnly}
+		}
+	}
+	for _, a := range r.Apps {
+		appDefaults(a)
+	}
+}
+
+func platformDefaults(p *Platform) {
+	setString(&p.Network.Driver, DefaultNetworkDriver)
+	setString(&p.Policy.PublishAddress, DefaultPublishAddress)
+	rt := &p.Runtime
+	if !has(p.Src, "runtime", "stopTimeout") {
+		rt.StopTimeout = DefaultStopTimeout
+	}
+	setString(&rt.User, DefaultUser)
+	if !has(p.Src, "runtime", "restartRetries") {
+		rt.RestartRetries = DefaultRestartRetries
+	}
+	setString(&rt.TmpfsSize, DefaultTmpfsSize)
+}
+
+func appDefaults(a *App) {
+	if !has(a.Src, "replicas") {
+		a.Replicas = DefaultReplicas
+	}
+	for i := range a.Ports {
+		setString(&a.Ports[i].Protocol, DefaultPortProtocol)
+	}
+	if h := a.Healthcheck; h != nil {
+		setString(&h.Interval, DefaultHealthInterval)
+		setString(&h.Timeout, DefaultHealthTimeout)
+		if !has(a.Src, "healthcheck", "retries") {
+			h.Retries = DefaultHealthRetries
+		}
+	}
+}
+
+func setString(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+// has reports whether the document has a value at path (mapping keys). A
+// nil document (a value built in a test) has nothing, so it gets defaults.
+func has(d *Document, path ...string) bool {
+	if d == nil {
+		return false
+	}
+	n := d.Node
+	for _, p := range path {
+		if n = child(n, p); n == nil {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,126 @@
+// Package controller runs moat's pipeline for the CLI and the watcher:
+// load and validate a revision, compile it, take one snapshot of live state,
+// compute the plan, guard it, and apply it. It holds the order of the steps
+// and nothing else: every decision is made by the pure packages below it.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/moat-platform/moat/apply"
+	"github.com/moat-platform/moat/compile"
+	"github.com/moat-platform/moat/config"
+	"github.com/moat-platform/moat/diag"
+	"github.com/moat-platform/moat/engine"
+	"github.com/moat-platform/moat/reconcile"
+	"github.com/moat-platform/moat/secrets"
+	"github.com/moat-platform/moat/state"
+	"github.com/moat-platform/moat/validate"
+)
+
+// Target is a validated, compiled revision: what the host should look like.
+type Target struct {
+	Repo     *config.Repo
+	Desired  *state.Desired
+	Revision string
+}
+
+// InvalidError carries the diagnostics of a revision that must not be
+// applied.
+type InvalidError struct{ Diagnostics diag.List }
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("the configuration is invalid (%d problems): %s", len(e.Diagnostics), e.Diagnostics.Err())
+}
+
+// Load validates the repository in fsys and compiles it. secretsDir is the
+// host's secret store (may be "" when no app uses secrets).
+func Load(fsys fs.FS, secretsDir string) (*Target, error) {
+	repo, err := Validate(fsys)
+	if err != nil {
+		return nil, err
+	}
+	digests, err := secrets.Digests(secretsDir, repo)
+	if err != nil {
+		return nil, err
+	}
+	desired, err := compile.Compile(repo, compile.Options{SecretsDir: secretsDir, SecretDigests: digests})
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	return &Target{Repo: repo, Desired: desired, Revision: repo.Digest}, nil
+}
+
+// Validate validates the repository in fsys; an invalid one is an
+// *InvalidError.
+func Validate(fsys fs.FS) (*config.Repo, error) {
+	repo, ds := validate.Run(fsys, validate.Options{})
+	if len(ds) > 0 {
+		return nil, &InvalidError{Diagnostics: ds}
+	}
+	return repo, nil
+}
+
+// PlanOptions tune planning.
+type PlanOptions struct {
+	EvictUnmanaged bool
+}
+
+// Plan computes the plan from observed to target. Pure.
+func Plan(t *Target, observed *state.Observed, opts PlanOptions) (*reconcile.Plan, error) {
+	return reconcile.Compute(t.Desired, observed, reconcile.Options{
+		EvictUnmanaged: opts.EvictUnmanaged,
+		PruneVolumes:   NeedVolumes(t.Repo),
+		Revision:       t.Revision,
+	})
+}
+
+// NeedVolumes says whether the snapshot must list volumes (only to prune).
+func NeedVolumes(repo *config.Repo) bool {
+	return repo.Platform != nil && repo.Platform.Runtime.PruneVolumes
+}
+
+// ApplyOptions tune applying.
+type ApplyOptions struct {
+	AllowMassDelete bool
+	Parallel        int
+	Log             *slog.Logger
+}
+
+// Apply guards p against observed and executes it on eng.
+func Apply(ctx context.Context, eng engine.Engine, p *reconcile.Plan, observed *state.Observed, opts ApplyOptions) ([]apply.Result, error) {
+	if err := reconcile.Guard(p, observed, reconcile.GuardOptions{AllowMassDelete: opts.AllowMassDelete}); err != nil {
+		return nil, err
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return apply.Run(ctx, eng, p, apply.Options{
+		Parallel: opts.Parallel,
+		OnResult: func(r apply.Result) {
+			attrs := []any{"op", r.Op.ID, "outcome", r.Outcome, "cause", r.Op.Cause, "took", r.Duration.Round(1e6)}
+			if r.Err != nil {
+				log.Error("operation failed", append(attrs, "err", r.Err)...)
+				return
+			}
+			log.Info("operation done", attrs...)
+		},
+	})
+}
+
+// CheckSaved refuses a saved plan whose revision or live-state fingerprint
+// no longer matches: applying it would act on a world it was not computed
+// for (Terraform's "saved plan is stale").
+func CheckSaved(p *reconcile.Plan, t *Target, observed *state.Observed) error {
+	if t != nil && p.Revision != t.Revision {
+		return fmt.Errorf("saved plan is stale: it was computed for config revision %s, the config is now at %s; run moat plan again", p.Revision, t.Revision)
+	}
+	if fp := state.Fingerprint(observed); p.Fingerprint != fp {
+		return fmt.Errorf("saved plan is stale: live state changed since it was computed (fingerprint %s, now %s); run moat plan again", p.Fingerprint, fp)
+	}
+	return nil
+}

@@ -1,0 +1,428 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/moat-platform/moat/engine"
+	"github.com/moat-platform/moat/state"
+)
+
+// Observe lists networks (label-filtered), all containers and, with
+// volumes, managed volumes: two or three API calls, never one per object.
+// Containers are listed unfiltered because an unmanaged container attached
+// by hand to a tenant LAN is exactly the drift moat must see; the list
+// carries each container's networks, so no inspect is needed.
+func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*state.Observed, error) {
+	if instance == "" {
+		return nil, fmt.Errorf("observe: instance is required")
+	}
+	nets, err := e.cli.NetworkList(ctx, network.ListOptions{Filters: managedFilter(instance)})
+	if err != nil {
+		return nil, wrap(err, "observe: list networks")
+	}
+	ctrs, err := e.cli.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return nil, wrap(err, "observe: list containers")
+	}
+
+	obs := &state.Observed{Networks: []state.Network{}, Containers: []state.Container{}}
+	managedIDs := map[string]bool{}
+	managedNames := map[string]bool{}
+	for _, n := range nets {
+		// The server filtered already; checking again costs nothing and
+		// keeps a misbehaving engine from widening what moat may touch.
+		if !state.Managed(n.Labels, instance) {
+			continue
+		}
+		managedIDs[n.ID] = true
+		managedNames[n.Name] = true
+		obs.Networks = append(obs.Networks, state.Network{
+			ID:       n.ID,
+			Name:     n.Name,
+			Driver:   n.Driver,
+			Internal: n.Internal,
+			Subnet:   subnetOf(n.IPAM),
+			Labels:   n.Labels,
+		})
+	}
+	slices.SortFunc(obs.Networks, func(a, b state.Network) int { return strings.Compare(a.Name, b.Name) })
+
+	for _, c := range ctrs {
+		var attached []string
+		onManaged := false
+		if c.NetworkSettings != nil {
+			for name, ep := range c.NetworkSettings.Networks {
+				attached = append(attached, name)
+				if managedNames[name] || (ep != nil && managedIDs[ep.NetworkID]) {
+					onManaged = true
+				}
+			}
+		}
+		if !state.Managed(c.Labels, instance) && !onManaged {
+			continue // another instance's, or unrelated to moat
+		}
+		slices.Sort(attached)
+		if attached == nil {
+			attached = []string{}
+		}
+		obs.Containers = append(obs.Containers, state.Container{
+			ID:       c.ID,
+			Name:     containerName(c.Names),
+			Image:    c.Image,
+			State:    string(c.State),
+			Labels:   c.Labels,
+			Networks: attached,
+		})
+	}
+	slices.SortFunc(obs.Containers, func(a, b state.Container) int { return strings.Compare(a.Name, b.Name) })
+
+	if volumes {
+		resp, err := e.cli.VolumeList(ctx, volume.ListOptions{Filters: managedFilter(instance)})
+		if err != nil {
+			return nil, wrap(err, "observe: list volumes")
+		}
+		obs.Volumes = []state.Volume{}
+		for _, v := range resp.Volumes {
+			if v == nil || !state.Managed(v.Labels, instance) {
+				continue
+			}
+			obs.Volumes = append(obs.Volumes, state.Volume{Name: v.Name, Labels: v.Labels})
+		}
+		slices.SortFunc(obs.Volumes, func(a, b state.Volume) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return obs, nil
+}
+
+// subnetOf returns the first configured subnet (moat sets exactly one).
+func subnetOf(ipam network.IPAM) string {
+	for _, c := range ipam.Config {
+		if c.Subnet != "" {
+			return c.Subnet
+		}
+	}
+	return ""
+}
+
+// CreateNetwork creates a network. On API 1.41 the SDK sends
+// CheckDuplicate, so an existing network of that name (managed or not) is
+// a conflict error rather than a second network with the same name.
+func (e *Engine) CreateNetwork(ctx context.Context, spec state.NetworkSpec) (string, error) {
+	opts := network.CreateOptions{
+		Driver:     spec.Driver,
+		Internal:   spec.Internal,
+		Attachable: spec.Attachable,
+		Options:    spec.Options,
+		Labels:     spec.Labels,
+	}
+	if spec.Subnet != "" || spec.Gateway != "" {
+		opts.IPAM = &network.IPAM{
+			Driver: "default",
+			Config: []network.IPAMConfig{{Subnet: spec.Subnet, Gateway: spec.Gateway}},
+		}
+	}
+	resp, err := e.cli.NetworkCreate(ctx, spec.Name, opts)
+	if err != nil {
+		return "", wrap(err, "create network %s", spec.Name)
+	}
+	return resp.ID, nil
+}
+
+// RemoveNetwork removes a managed network; a missing one is success.
+func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
+	n, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return wrap(err, "remove network %s: inspect", name)
+	}
+	if !e.mayDelete(n.Labels) {
+		return fmt.Errorf("remove network %s: %w: it lacks the labels %s=%s/%s", name, engine.ErrNotManaged,
+			state.LabelManagedBy, state.ManagedBy, state.LabelInstance)
+	}
+	// By id: the name could have been reused since the inspect.
+	if err := ignoreNotFound(e.cli.NetworkRemove(ctx, n.ID)); err != nil {
+		return wrap(err, "remove network %s", name)
+	}
+	return nil
+}
+
+// CreateVolume ensures a named volume. Docker itself returns the existing
+// volume for a known name, so this is idempotent without an inspect.
+func (e *Engine) CreateVolume(ctx context.Context, spec state.VolumeSpec) error {
+	if _, err := e.cli.VolumeCreate(ctx, volume.CreateOptions{Name: spec.Name, Labels: spec.Labels}); err != nil {
+		return wrap(err, "create volume %s", spec.Name)
+	}
+	return nil
+}
+
+// RemoveVolume removes a managed volume; a missing one is success. Volumes
+// hold data, so the managed check applies here too.
+func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
+	v, err := e.cli.VolumeInspect(ctx, name)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return wrap(err, "remove volume %s: inspect", name)
+	}
+	if !e.mayDelete(v.Labels) {
+		return fmt.Errorf("remove volume %s: %w", name, engine.ErrNotManaged)
+	}
+	if err := ignoreNotFound(e.cli.VolumeRemove(ctx, name, false)); err != nil {
+		return wrap(err, "remove volume %s", name)
+	}
+	return nil
+}
+
+// CreateContainer creates, connects and starts a container. API 1.41
+// accepts only one endpoint at create, so the first network is given at
+// create and the others are connected before the start (the app never
+// runs with half its networks). If any step after the create fails, the
+// half-made container is removed, so a failed create leaves nothing
+// behind that a later plan would have to explain.
+func (e *Engine) CreateContainer(ctx context.Context, spec state.ContainerSpec) (string, error) {
+	cfg, hc, nc, err := containerConfig(spec)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
+	resp, err := e.cli.ContainerCreate(ctx, cfg, hc, nc, nil, spec.Name)
+	if err != nil && cerrdefs.IsConflict(err) {
+		// A container of that name exists: ours from an interrupted run
+		// (remove and retry once) or someone else's (refuse).
+		if rerr := e.removeLeftover(ctx, spec); rerr != nil {
+			return "", rerr
+		}
+		resp, err = e.cli.ContainerCreate(ctx, cfg, hc, nc, nil, spec.Name)
+	}
+	if err != nil {
+		if isMessage(err, "no such image") {
+			return "", fmt.Errorf("create container %s: image %s is not on the engine (moat never pulls; build or load it first): %w",
+				spec.Name, spec.Image, notFound{err})
+		}
+		return "", wrap(err, "create container %s", spec.Name)
+	}
+	id := resp.ID
+
+	fail := func(step error) (string, error) {
+		// Clean up even if ctx was cancelled (that may be why we failed).
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := ignoreNotFound(e.cli.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})); rerr != nil {
+			return "", fmt.Errorf("%w (and removing the half-created container %s failed: %v)", step, spec.Name, rerr)
+		}
+		return "", step
+	}
+	for _, ep := range spec.Networks[min(1, len(spec.Networks)):] {
+		if err := e.cli.NetworkConnect(ctx, ep.Network, id, &network.EndpointSettings{Aliases: ep.Aliases}); err != nil {
+			return fail(wrap(err, "create container %s: connect network %s", spec.Name, ep.Network))
+		}
+	}
+	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return fail(wrap(err, "create container %s: start", spec.Name))
+	}
+	return id, nil
+}
+
+// removeLeftover removes a same-named container only if it carries the
+// managed labels of the spec's instance.
+func (e *Engine) removeLeftover(ctx context.Context, spec state.ContainerSpec) error {
+	old, err := e.cli.ContainerInspect(ctx, spec.Name)
+	if cerrdefs.IsNotFound(err) {
+		return nil // gone meanwhile: the retry will create it
+	}
+	if err != nil {
+		return wrap(err, "create container %s: inspect the existing container of that name", spec.Name)
+	}
+	instance := spec.Labels[state.LabelInstance]
+	labels := map[string]string(nil)
+	if old.Config != nil {
+		labels = old.Config.Labels
+	}
+	if instance == "" || !state.Managed(labels, instance) {
+		return fmt.Errorf("create container %s: %w: a container of that name already exists and is not moat's (instance %q); rename or remove it by hand",
+			spec.Name, engine.ErrNotManaged, instance)
+	}
+	if err := ignoreNotFound(e.cli.ContainerRemove(ctx, old.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})); err != nil {
+		return wrap(err, "create container %s: remove the leftover of an interrupted run", spec.Name)
+	}
+	return nil
+}
+
+// containerConfig maps a ContainerSpec onto the create request. Only what
+// the spec says is set; engine and image defaults stay untouched.
+func containerConfig(spec state.ContainerSpec) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
+	cfg := &container.Config{
+		Image:  spec.Image,
+		Cmd:    spec.Cmd,
+		Env:    spec.Env,
+		User:   spec.User,
+		Labels: spec.Labels,
+	}
+	if spec.StopTimeout > 0 {
+		t := spec.StopTimeout
+		cfg.StopTimeout = &t
+	}
+	if h := spec.Healthcheck; h != nil {
+		cfg.Healthcheck = &container.HealthConfig{
+			Test:     h.Test,
+			Interval: time.Duration(h.Interval),
+			Timeout:  time.Duration(h.Timeout),
+			Retries:  h.Retries,
+		}
+	}
+
+	hc := &container.HostConfig{
+		ReadonlyRootfs: spec.ReadOnlyRootfs,
+		Tmpfs:          spec.Tmpfs,
+		CapDrop:        spec.CapDrop,
+		CapAdd:         spec.CapAdd,
+		SecurityOpt:    spec.SecurityOpt,
+		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(spec.Restart.Name)},
+		Resources: container.Resources{
+			Memory:   spec.Memory,
+			NanoCPUs: spec.NanoCPUs,
+		},
+	}
+	// Docker rejects a retry count with any policy but on-failure.
+	if spec.Restart.Name == string(container.RestartPolicyOnFailure) {
+		hc.RestartPolicy.MaximumRetryCount = spec.Restart.MaxRetries
+	}
+	if spec.PidsLimit > 0 {
+		p := spec.PidsLimit
+		hc.Resources.PidsLimit = &p
+	}
+	for _, m := range spec.Mounts {
+		var typ mount.Type
+		switch m.Type {
+		case "volume":
+			typ = mount.TypeVolume
+		case "bind":
+			typ = mount.TypeBind
+		default:
+			return nil, nil, nil, fmt.Errorf("mount %s: unsupported type %q (want volume or bind)", m.Target, m.Type)
+		}
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: typ, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	if len(spec.Ports) > 0 {
+		cfg.ExposedPorts = nat.PortSet{}
+		hc.PortBindings = nat.PortMap{}
+		for _, p := range spec.Ports {
+			proto := p.Protocol
+			if proto == "" {
+				proto = "tcp"
+			}
+			port, err := nat.NewPort(proto, strconv.Itoa(p.ContainerPort))
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("port %d/%s: %w", p.ContainerPort, proto, err)
+			}
+			cfg.ExposedPorts[port] = struct{}{}
+			host := ""
+			if p.HostPort > 0 {
+				host = strconv.Itoa(p.HostPort)
+			}
+			hc.PortBindings[port] = append(hc.PortBindings[port], nat.PortBinding{HostIP: p.HostIP, HostPort: host})
+		}
+	}
+
+	nc := &network.NetworkingConfig{}
+	if len(spec.Networks) == 0 {
+		// Never fall back to the default bridge: a container with no
+		// tenant LAN gets no network at all.
+		hc.NetworkMode = network.NetworkNone
+	} else {
+		first := spec.Networks[0]
+		hc.NetworkMode = container.NetworkMode(first.Network)
+		nc.EndpointsConfig = map[string]*network.EndpointSettings{
+			first.Network: {Aliases: first.Aliases},
+		}
+	}
+	return cfg, hc, nc, nil
+}
+
+// StartContainer starts a created or stopped container; starting a
+// running one is success (the engine answers 304).
+func (e *Engine) StartContainer(ctx context.Context, id string) error {
+	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return wrap(err, "start container %s", id)
+	}
+	return nil
+}
+
+// RemoveContainer stops (giving the app timeout seconds) and removes a
+// managed container with its anonymous volumes. A missing container is
+// success, so a retried apply does not fail on work already done.
+func (e *Engine) RemoveContainer(ctx context.Context, id string, timeout int) error {
+	c, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return wrap(err, "remove container %s: inspect", id)
+	}
+	var labels map[string]string
+	if c.Config != nil {
+		labels = c.Config.Labels
+	}
+	if !e.mayDelete(labels) {
+		return fmt.Errorf("remove container %s: %w: it lacks the labels %s=%s/%s", id, engine.ErrNotManaged,
+			state.LabelManagedBy, state.ManagedBy, state.LabelInstance)
+	}
+	// Stop first so the app gets its grace period; a stop failure is not
+	// fatal since the forced remove below kills what is left.
+	var stopErr error
+	if c.State != nil && c.State.Running {
+		var t *int
+		if timeout >= 0 {
+			t = &timeout
+		}
+		stopErr = e.cli.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: t})
+		if cerrdefs.IsNotFound(stopErr) {
+			return nil
+		}
+	}
+	err = e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return nil
+	case isMessage(err, "already in progress"):
+		return nil // someone (a previous attempt) is removing it already
+	case stopErr != nil:
+		return wrap(errors.Join(err, stopErr), "remove container %s", id)
+	}
+	return wrap(err, "remove container %s", id)
+}
+
+// Connect attaches a container to a network with aliases; an existing
+// attachment is success.
+func (e *Engine) Connect(ctx context.Context, netName, ctr string, aliases []string) error {
+	err := e.cli.NetworkConnect(ctx, netName, ctr, &network.EndpointSettings{Aliases: aliases})
+	if err != nil && !isMessage(err, "already exists in network", "already attached") {
+		return wrap(err, "connect container %s to network %s", ctr, netName)
+	}
+	return nil
+}
+
+// Disconnect detaches a container from a network (forced, so it also
+// works on stopped containers); no attachment, no container or no network
+// is success: the goal "not attached" holds.
+func (e *Engine) Disconnect(ctx context.Context, netName, ctr string) error {
+	err := e.cli.NetworkDisconnect(ctx, netName, ctr, true)
+	if err != nil && !cerrdefs.IsNotFound(err) && !isMessage(err, "is not connected") {
+		return wrap(err, "disconnect container %s from network %s", ctr, netName)
+	}
+	return nil
+}

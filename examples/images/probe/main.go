@@ -1,0 +1,227 @@
+// Command probe is a tiny static network probe used by moat isolation tests.
+//
+// It ships in a FROM scratch image (no shell, no curl), so the tests run it
+// with `docker exec` or as a one-shot container to check what a container
+// can and cannot reach.
+//
+// Usage:
+//
+//	probe dial tcp HOST:PORT        exit 0 if a TCP connection is established
+//	                                within the timeout, else 1
+//	probe http GET|POST URL [BODY]  print the HTTP status line and the start
+//	                                of the body; exit 0 if any HTTP response
+//	                                arrived (whatever the status), else 1
+//	probe serve                     serve HTTP (also the default with no
+//	                                arguments): /healthz -> 200 "ok",
+//	                                everything else -> 200 "probe"
+//
+// Exit status 2 means the command line was invalid.
+//
+// Configuration (environment):
+//
+//	LISTEN         listen address for serve (default ":8080")
+//	PROBE_TIMEOUT  timeout for dial and http, as a Go duration (default 2s)
+//
+// Outbound checks connect directly: HTTP(S)_PROXY variables are ignored and
+// redirects are not followed, so the result always describes the target.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	defaultTimeout  = 2 * time.Second
+	shutdownTimeout = 5 * time.Second
+	// maxPrintedBody caps how much of an HTTP response body is printed.
+	maxPrintedBody = 4 << 10
+)
+
+const usage = `usage:
+  probe dial tcp HOST:PORT
+  probe http GET|POST URL [BODY]
+  probe [serve]
+`
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// timeout returns PROBE_TIMEOUT or the default.
+func timeout(getenv func(string) string) (time.Duration, error) {
+	v := getenv("PROBE_TIMEOUT")
+	if v == "" {
+		return defaultTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("invalid PROBE_TIMEOUT %q", v)
+	}
+	return d, nil
+}
+
+// dial implements `probe dial NETWORK ADDR`.
+func dial(network, addr string, d time.Duration, stdout io.Writer) int {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		fmt.Fprintf(stdout, "FAIL dial %s %s: unsupported network (use tcp)\n", network, addr)
+		return exitUsage
+	}
+	conn, err := net.DialTimeout(network, addr, d)
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL dial %s %s: %v\n", network, addr, err)
+		return exitFail
+	}
+	defer conn.Close()
+	fmt.Fprintf(stdout, "OK dial %s %s: connected %s -> %s\n", network, addr, conn.LocalAddr(), conn.RemoteAddr())
+	return exitOK
+}
+
+// httpProbe implements `probe http METHOD URL [BODY]`.
+func httpProbe(method, url, body string, d time.Duration, stdout io.Writer) int {
+	method = strings.ToUpper(method)
+	if method != http.MethodGet && method != http.MethodPost {
+		fmt.Fprintf(stdout, "FAIL http: method must be GET or POST, not %q\n", method)
+		return exitUsage
+	}
+	var rd io.Reader
+	if method == http.MethodPost {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL http %s %s: %v\n", method, url, err)
+		return exitUsage
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	client := &http.Client{
+		Transport: tr,
+		Timeout:   d,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL http %s %s: %v\n", method, url, err)
+		return exitFail
+	}
+	defer resp.Body.Close()
+	fmt.Fprintf(stdout, "HTTP %s %s: %s\n", method, url, resp.Status)
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxPrintedBody))
+	if len(b) > 0 {
+		fmt.Fprintf(stdout, "%s\n", strings.TrimRight(string(b), "\n"))
+	}
+	return exitOK // any HTTP response counts as reachable
+}
+
+// run dispatches the command line (without the program name). The serve
+// mode is handled by main because it blocks until a signal arrives.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	d, err := timeout(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	switch {
+	case len(args) == 3 && args[0] == "dial":
+		return dial(args[1], args[2], d, stdout)
+	case (len(args) == 3 || len(args) == 4) && args[0] == "http":
+		body := ""
+		if len(args) == 4 {
+			body = args[3]
+		}
+		return httpProbe(args[1], args[2], body, d, stdout)
+	default:
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+}
+
+// newHandler is the HTTP handler of the serve mode.
+func newHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "probe")
+	})
+	return mux
+}
+
+// serve runs srv until ctx is cancelled, then shuts it down gracefully,
+// waiting at most shutdownTimeout for in-flight requests.
+func serve(ctx context.Context, srv *http.Server) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err // failed to listen, or stopped unexpectedly
+	case <-ctx.Done():
+	}
+	log.Printf("signal received, shutting down (max %s)", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func runServer() int {
+	log.SetFlags(log.LstdFlags | log.LUTC)
+	addr := os.Getenv("LISTEN")
+	if addr == "" {
+		addr = ":8080"
+	}
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           newHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	log.Printf("probe serving on %s", addr)
+	if err := serve(ctx, srv); err != nil {
+		log.Printf("probe: %v", err)
+		return exitFail
+	}
+	log.Printf("probe stopped")
+	return exitOK
+}
+
+func main() {
+	args := os.Args[1:]
+	if len(args) == 0 || (len(args) == 1 && args[0] == "serve") {
+		os.Exit(runServer())
+	}
+	os.Exit(run(args, os.Getenv, os.Stdout, os.Stderr))
+}

@@ -1,0 +1,186 @@
+package policy
+
+import (
+	"cmp"
+	"math"
+	"net/netip"
+	"slices"
+
+	"github.com/moat-platform/moat/config"
+)
+
+// parsePrefix parses a CIDR and masks it (10.80.1.5/24 is 10.80.1.0/24 for
+// every comparison here). A value that does not parse is the schema's to
+// report, so it comes back !ok and the rule that needed it skips it.
+func parsePrefix(s string) (netip.Prefix, bool) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	return p.Masked(), true
+}
+
+// within reports whether inner lies entirely inside outer.
+func within(inner, outer netip.Prefix) bool {
+	return inner.Addr().Is4() == outer.Addr().Is4() &&
+		outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
+}
+
+// cidr is one parsed prefix with where it was written.
+type cidr struct {
+	p    netip.Prefix
+	meta config.Meta
+	path []any // field path inside the document
+}
+
+// overlaps reports every prefix that overlaps an earlier one, in one sort
+// and one sweep: CIDR prefixes are either nested or disjoint, so after
+// sorting by first address a prefix overlaps something before it exactly
+// when it starts inside the prefix seen so far that reaches furthest. Each
+// report sits at the later document (in repository order) of the pair and
+// names the other.
+func (c *checker) overlaps(all []cidr, rule, what string) {
+	slices.SortStableFunc(all, func(a, b cidr) int {
+		return cmp.Or(a.p.Addr().Compare(b.p.Addr()), cmp.Compare(a.p.Bits(), b.p.Bits()))
+	})
+	var cover *cidr
+	for i := range all {
+		cur := &all[i]
+		if cover != nil && cover.p.Contains(cur.p.Addr()) {
+			at, other := cur, cover
+			if comparePos(cur.meta, cover.meta) < 0 {
+				at, other = cover, cur
+			}
+			c.add(at.meta.Pos(at.path...), rule,
+				"%s %s overlaps %s %s at %s; choose disjoint ranges",
+				what, at.p, what, other.p, where(other.meta))
+			// The sort puts the wider of two prefixes with the same start
+			// first, so cur lies inside cover: cover still reaches furthest.
+			continue
+		}
+		cover = cur
+	}
+}
+
+// addresses checks the pool, the tenant blocks and the LAN subnets.
+func (c *checker) addresses() {
+	var pool netip.Prefix
+	poolOK := false
+	if c.platform != nil {
+		pool, poolOK = parsePrefix(c.platform.Network.Pool)
+	}
+	var blocks []cidr
+	for _, t := range c.tenantDocs {
+		if c.tenants[t.Name] != t {
+			continue // a duplicate, already reported
+		}
+		b, ok := parsePrefix(t.Block)
+		if !ok {
+			continue
+		}
+		if poolOK && !within(b, pool) {
+			c.add(t.Pos("block"), "addresses.block-outside-pool",
+				"block %s of tenant %s lies outside the platform pool %s; choose a block inside the pool", b, t.Name, pool)
+		}
+		blocks = append(blocks, cidr{p: b, meta: t.Meta, path: []any{"block"}})
+	}
+	c.overlaps(blocks, "addresses.block-overlap", "tenant block")
+
+	for _, name := range c.order {
+		c.subnets(c.byTenant[name])
+	}
+}
+
+// subnets checks one tenant's LANs against its block, each other, and the
+// number of addresses they must hold. Only this tenant's subnets are ever
+// compared or named, so no message tells a tenant about another tenant's
+// networks; disjoint blocks keep tenants apart.
+func (c *checker) subnets(v *tenantView) {
+	block, blockOK := netip.Prefix{}, false
+	if v.tenant != nil {
+		block, blockOK = parsePrefix(v.tenant.Block)
+	}
+	need := c.lanDemand(v)
+	var subnets []cidr
+	for _, l := range v.lans {
+		s, ok := parsePrefix(l.Subnet)
+		if !ok {
+			continue
+		}
+		if blockOK && !within(s, block) {
+			c.add(l.Pos("subnet"), "addresses.subnet-outside-block",
+				"subnet %s of LAN %s lies outside tenant %s's block %s; choose a subnet inside the block", s, l.Name, v.name, block)
+		}
+		subnets = append(subnets, cidr{p: s, meta: l.Meta, path: []any{"subnet"}})
+		if n := need[l.Name]; n > hosts(s) {
+			c.add(l.Pos("subnet"), "addresses.subnet-too-small",
+				"subnet %s of LAN %s has %d usable addresses but needs %d (its gateway, the replicas of the apps on it and one gateway per shared service they use); choose a larger subnet", s, l.Name, hosts(s), n)
+		}
+	}
+	c.overlaps(subnets, "addresses.subnet-overlap", "subnet")
+}
+
+// lanDemand counts the addresses each LAN of a tenant needs: Docker's
+// gateway, one per replica of every app on it, and one for moat's gateway
+// container of each shared service those apps use (it joins the LAN).
+func (c *checker) lanDemand(v *tenantView) map[string]int64 {
+	need := make(map[string]int64, len(v.lans))
+	services := map[string]map[string]bool{}
+	for _, l := range v.lans {
+		need[l.Name] = 1
+	}
+	for _, a := range v.apps {
+		r := replicas(a)
+		for _, ln := range uniqStrings(a.Lans) {
+			if _, ok := need[ln]; !ok {
+				continue
+			}
+			need[ln] = satAdd(need[ln], r)
+			for _, u := range a.Uses {
+				if c.services[u.Service] == nil {
+					continue
+				}
+				if services[ln] == nil {
+					services[ln] = map[string]bool{}
+				}
+				services[ln][u.Service] = true
+			}
+		}
+	}
+	for ln, s := range services {
+		need[ln] = satAdd(need[ln], int64(len(s)))
+	}
+	return need
+}
+
+// hosts is the number of addresses Docker can hand out in a subnet: all but
+// the network and broadcast addresses (IPv4), all but the subnet-router
+// anycast address (IPv6); capped so it fits an int64.
+func hosts(p netip.Prefix) int64 {
+	free := p.Addr().BitLen() - p.Bits()
+	if free >= 62 {
+		return math.MaxInt64
+	}
+	n := int64(1) << free
+	if p.Addr().Is4() {
+		return max(n-2, 0)
+	}
+	return n - 1
+}
+
+// uniqStrings drops repeated entries, keeping order (an app listing a LAN
+// twice still joins it once).
+func uniqStrings(s []string) []string {
+	if len(s) < 2 {
+		return s
+	}
+	seen := make(map[string]bool, len(s))
+	out := make([]string, 0, len(s))
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}

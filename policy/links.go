@@ -1,0 +1,183 @@
+package policy
+
+import (
+	"slices"
+
+	"github.com/moat-platform/moat/config"
+	"github.com/moat-platform/moat/diag"
+)
+
+// links checks what an app points at inside its own tenant: LANs, apps it
+// talks to, and named volumes. Every lookup is in the owning tenant's maps
+// only, so a name that exists in another tenant fails exactly like a name
+// that exists nowhere, and no message says which one it was.
+//
+// An app with no LAN at all is allowed: SECURITY.md asks that containers
+// that need no network get none. It may then neither talk to apps nor use
+// shared services, since both are reached over a LAN.
+func (c *checker) links() {
+	for _, name := range c.order {
+		v := c.byTenant[name]
+		// The LANs each app actually joins (known ones only).
+		joins := make(map[string]map[string]bool, len(v.apps))
+		for _, a := range v.apps {
+			set := make(map[string]bool, len(a.Lans))
+			for i, ln := range a.Lans {
+				if v.lan[ln] == nil {
+					c.add(a.Pos("lans", i), "links.unknown-lan",
+						"LAN %q is not a LAN of tenant %s; declare it with kind: Lan in tenants/%s/ or remove it from lans", ln, v.name, v.name)
+					continue
+				}
+				set[ln] = true
+			}
+			joins[a.Name] = set
+		}
+		for _, a := range v.apps {
+			for i, to := range a.TalksTo {
+				peer := v.app[to]
+				if peer == nil {
+					c.add(a.Pos("talksTo", i), "links.unknown-app",
+						"app %q is not an app of tenant %s; talksTo may name only apps in the same tenant folder", to, v.name)
+					continue
+				}
+				if !shareAny(joins[a.Name], joins[peer.Name]) {
+					c.add(a.Pos("talksTo", i), "links.no-shared-lan",
+						"apps %s and %s share no LAN, so %s cannot reach %s; put both on a common LAN or remove %s from talksTo", a.Name, to, a.Name, to, to)
+				}
+			}
+			for k, m := range a.Volumes {
+				if m.Volume != "" && v.volume[m.Volume] == nil {
+					c.add(a.Pos("volumes", k, "volume"), "links.unknown-volume",
+						"volume %q is not a Volume of tenant %s; declare it with kind: Volume in tenants/%s/ or remove the mount", m.Volume, v.name, v.name)
+				}
+			}
+			if len(a.Uses) > 0 && len(a.Lans) == 0 {
+				c.add(a.Pos("uses"), "links.uses-without-lan",
+					"app %s uses shared services but joins no LAN, and services are reached over a LAN; add a LAN to lans or remove uses", a.Name)
+			}
+		}
+	}
+}
+
+// shareAny reports whether two sets have a common element.
+func shareAny(a, b map[string]bool) bool {
+	if len(b) < len(a) {
+		a, b = b, a
+	}
+	for k := range a {
+		if b[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// access checks grants (platform side) and their use (tenant side). A mode
+// is granted only when the grant lists it literally: read-write does not
+// imply read-only, since each mode is a different gateway behaviour and the
+// platform should say what it means.
+func (c *checker) access() {
+	for _, t := range c.tenantDocs {
+		if t.Name == "" || c.tenants[t.Name] != t {
+			continue
+		}
+		for _, svc := range sortedKeys(t.Grants) {
+			var offers []string
+			switch {
+			case c.services[svc] != nil:
+				offers = c.services[svc].Offers
+			case c.sharedVols[svc] != nil:
+				offers = c.sharedVols[svc].Offers
+			default:
+				c.add(keyPos(t.Meta, "grants", svc), "access.grant-unknown",
+					"tenant %s is granted %q, which is neither a SharedService nor a SharedVolume; fix the name or remove the grant", t.Name, svc)
+				continue
+			}
+			for i, mode := range t.Grants[svc] {
+				if validModes[mode] && !slices.Contains(offers, mode) {
+					c.add(t.Pos("grants", svc, i), "access.grant-not-offered",
+						"tenant %s is granted %s in mode %s, but %s offers only %s; grant an offered mode", t.Name, svc, mode, svc, quoteList(offers))
+				}
+			}
+		}
+	}
+	for _, name := range c.order {
+		v := c.byTenant[name]
+		for _, a := range v.apps {
+			c.uses(v, a)
+			for k, m := range a.Volumes {
+				if m.Shared == "" {
+					continue
+				}
+				pos := a.Pos("volumes", k, "shared")
+				if c.sharedVols[m.Shared] == nil {
+					c.add(pos, "access.unknown-shared-volume",
+						"%q is not a shared volume of the platform; fix the name or remove the mount", m.Shared)
+					continue
+				}
+				if !granted(v.tenant, m.Shared, config.ReadOnly) {
+					c.add(pos, "access.not-granted",
+						"tenant %s has no read-only grant for shared volume %s; remove the mount or ask the platform for the grant", v.name, m.Shared)
+				}
+			}
+		}
+	}
+}
+
+// uses checks one app's shared service uses.
+func (c *checker) uses(v *tenantView, a *config.App) {
+	first := make(map[string]int, len(a.Uses))
+	for i, u := range a.Uses {
+		if u.Service == "" {
+			continue // required field: the schema reports it
+		}
+		if j, dup := first[u.Service]; dup {
+			c.add(a.Pos("uses", i, "service"), "access.duplicate-use",
+				"app %s already uses %s (uses[%d]); keep one entry per service", a.Name, u.Service, j)
+			continue
+		}
+		first[u.Service] = i
+		if c.services[u.Service] == nil {
+			hint := "fix the name or remove it"
+			if c.sharedVols[u.Service] != nil {
+				hint = "it is a shared volume: mount it under volumes with shared: instead"
+			}
+			c.add(a.Pos("uses", i, "service"), "access.unknown-service",
+				"%q is not a shared service of the platform; %s", u.Service, hint)
+			continue
+		}
+		if validModes[u.Mode] && !granted(v.tenant, u.Service, u.Mode) {
+			c.add(a.Pos("uses", i, "mode"), "access.not-granted",
+				"tenant %s is not granted %s in mode %s (granted: %s); use a granted mode or ask the platform for the grant",
+				v.name, u.Service, u.Mode, quoteList(grantOf(v.tenant, u.Service)))
+		}
+	}
+}
+
+func grantOf(t *config.Tenant, name string) []string {
+	if t == nil {
+		return nil
+	}
+	return t.Grants[name]
+}
+
+func granted(t *config.Tenant, name, mode string) bool {
+	return slices.Contains(grantOf(t, name), mode)
+}
+
+// keyPos points at a mapping key (KeyPos) when the document is known.
+func keyPos(m config.Meta, path ...any) diag.Pos {
+	if m.Src == nil {
+		return diag.Pos{}
+	}
+	return m.Src.KeyPos(path...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

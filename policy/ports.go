@@ -1,0 +1,92 @@
+package policy
+
+import (
+	"strings"
+
+	"github.com/moat-platform/moat/config"
+)
+
+// secrets refuses a secret listed twice by one app: both would be mounted
+// at the same path. The secret's value is never read here.
+func (c *checker) secrets() {
+	for _, name := range c.order {
+		for _, a := range c.byTenant[name].apps {
+			first := make(map[string]int, len(a.Secrets))
+			for i, s := range a.Secrets {
+				if j, dup := first[s]; dup {
+					c.add(a.Pos("secrets", i), "secrets.duplicate",
+						"secret %q is already listed in secrets[%d] of app %s; list each secret once", s, j, a.Name)
+					continue
+				}
+				first[s] = i
+			}
+		}
+	}
+}
+
+// hostPort is one published host port; every published port binds the
+// platform's one publishAddress, so ports conflict across all tenants.
+type hostPort struct {
+	port  int
+	proto string
+}
+
+// portUse remembers who published a host port first.
+type portUse struct {
+	tenant string
+	app    *config.App
+	index  int
+}
+
+// ports refuses published ports where the platform does not allow them,
+// and a host port published twice. The first app in repository order keeps
+// the port. When the other publisher belongs to another tenant the message
+// does not name it: a tenant learns only that the port is taken.
+func (c *checker) ports() {
+	allowed := c.platform != nil && c.platform.Policy.PublishPorts
+	var apps []*config.App
+	owner := map[*config.App]string{}
+	for _, name := range c.order {
+		for _, a := range c.byTenant[name].apps {
+			if len(a.Ports) > 0 {
+				apps = append(apps, a)
+				owner[a] = name
+			}
+		}
+	}
+	apps = sortByPos(apps, metaApp)
+	taken := map[hostPort]portUse{}
+	for _, a := range apps {
+		for i, p := range a.Ports {
+			if !allowed {
+				c.add(a.Pos("ports", i), "ports.not-allowed",
+					"the platform does not allow published ports (policy.publishPorts is false); remove ports from app %s", a.Name)
+				continue
+			}
+			if p.Host <= 0 {
+				continue // no fixed host port: nothing to collide
+			}
+			key := hostPort{p.Host, strings.ToLower(p.Protocol)}
+			if key.proto == "" {
+				key.proto = config.DefaultPortProtocol
+			}
+			pos := a.Pos("ports", i, "host")
+			if replicas(a) > 1 {
+				c.add(pos, "ports.conflict",
+					"app %s has %d replicas and each would publish host port %d/%s; use one replica or remove the host port", a.Name, replicas(a), key.port, key.proto)
+			}
+			first, used := taken[key]
+			switch {
+			case !used:
+				taken[key] = portUse{owner[a], a, i}
+			case first.tenant == owner[a]:
+				c.add(pos, "ports.conflict",
+					"host port %d/%s is already published by app %s at %s; choose another host port",
+					key.port, key.proto, first.app.Name, first.app.Pos("ports", first.index, "host"))
+			default:
+				c.add(pos, "ports.conflict",
+					"host port %d/%s is already published on this host by another tenant; choose another host port", key.port, key.proto)
+			}
+		}
+	}
+}

@@ -1,0 +1,526 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/moat-platform/moat/state"
+)
+
+// Options tune Compute.
+type Options struct {
+	// EvictUnmanaged disconnects a container that moat does not manage
+	// from a tenant LAN instead of only reporting it.
+	EvictUnmanaged bool
+	// PruneVolumes removes managed volumes that are no longer desired.
+	// Only possible when the snapshot listed volumes; off by default
+	// because a volume holds data that a config typo must not destroy.
+	PruneVolumes bool
+	// Revision is the config revision, copied into Plan.Revision.
+	Revision string
+}
+
+// DefaultStopTimeout (seconds) is used to remove a container whose spec is
+// no longer known (Docker's own default).
+const DefaultStopTimeout = 10
+
+// Causes shared by several places and by tests.
+const (
+	causeMissing  = "missing"
+	causeGone     = "no longer in config"
+	causeStray    = "attached to a network it must not be on"
+	causeUnlisted = "mounted by a container being (re)created; volumes were not listed"
+)
+
+// Compute returns the plan that turns observed into desired. It is pure and
+// deterministic: the order of the input slices does not matter, and the
+// operations come out in the fixed order of sortOps. Only objects managed
+// for desired.Instance are acted on; an object moat does not manage that
+// holds a desired name is an error, never touched.
+//
+// Design notes (why the DAG looks the way it does):
+//   - A replaced network is two operations, remove then create, not one:
+//     containers that stay must be disconnected before the removal and
+//     connected (or recreated) after the creation, which no single
+//     operation on either side could express.
+//   - A recreate stays one operation (remove+create of the container, as
+//     the executor does it); when the old container sits on a network being
+//     replaced, a disconnect runs first and the recreate waits for the new
+//     network.
+//   - A network that must go while an unmanaged container is attached is
+//     left alone (reported, with what it blocks) unless EvictUnmanaged:
+//     Docker would refuse the removal after moat had already detached its
+//     own containers, leaving a tenant cut off until someone intervened.
+//   - Containers of another moat instance on one of this instance's LANs
+//     are treated as unmanaged: to this instance they are outsiders.
+//   - Plan.Fingerprint is state.Fingerprint(observed), so that a saved plan
+//     can be refused when the live state moved on.
+func Compute(desired *state.Desired, observed *state.Observed, opts Options) (*Plan, error) {
+	if desired == nil || observed == nil {
+		return nil, errors.New("reconcile: desired and observed state are both required")
+	}
+	if desired.Instance == "" {
+		return nil, errors.New("reconcile: desired state has no instance name")
+	}
+	c := &computer{inst: desired.Instance, opts: opts, d: desired, o: observed}
+	if err := c.index(); err != nil {
+		return nil, err
+	}
+	c.networks()
+	c.volumes()
+	if err := c.containers(); err != nil {
+		return nil, err
+	}
+	c.foreign()
+	c.removals()
+	p := &Plan{Instance: desired.Instance, Revision: opts.Revision, Operations: c.ops,
+		Fingerprint: state.Fingerprint(observed)}
+	if p.Operations == nil {
+		p.Operations = []Operation{}
+	}
+	if err := finish(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// computer holds the indexes of one Compute and the operations emitted.
+type computer struct {
+	inst string
+	opts Options
+	d    *state.Desired
+	o    *state.Observed
+
+	dNet map[string]*state.NetworkSpec
+	dVol map[string]*state.VolumeSpec
+	dCon map[string]bool
+	oNet map[string]*state.Network   // every listed network
+	oCon map[string]*state.Container // every listed container
+	oVol map[string]*state.Volume    // nil when volumes were not listed
+
+	// netChange is the pending change of each network that will be
+	// removed (deleted or replaced); blocked ones are dropped from it.
+	netChange map[string]string
+	// netCreate maps a network to the ID of the op that creates it.
+	netCreate map[string]string
+	volCreate map[string]string
+	// detach lists, per network, the ops that take a live container off
+	// it: its removal must wait for all of them (Docker refuses to remove
+	// a network with endpoints).
+	detach map[string][]string
+	// gone lists container removals and recreates: what a volume removal
+	// waits for (the snapshot does not say which container mounts what).
+	gone []string
+
+	ops []Operation
+}
+
+func (c *computer) add(op Operation) string {
+	op.ID = OpID(op.Verb, op.Resource, op.Network)
+	c.ops = append(c.ops, op)
+	return op.ID
+}
+
+// index builds the name indexes and refuses duplicates and name conflicts.
+func (c *computer) index() error {
+	var errs []string
+	c.dNet = make(map[string]*state.NetworkSpec, len(c.d.Networks))
+	for i := range c.d.Networks {
+		n := &c.d.Networks[i]
+		if c.dNet[n.Name] != nil {
+			errs = append(errs, fmt.Sprintf("desired network %q is declared twice", n.Name))
+		}
+		c.dNet[n.Name] = n
+	}
+	c.dVol = make(map[string]*state.VolumeSpec, len(c.d.Volumes))
+	for i := range c.d.Volumes {
+		v := &c.d.Volumes[i]
+		if c.dVol[v.Name] != nil {
+			errs = append(errs, fmt.Sprintf("desired volume %q is declared twice", v.Name))
+		}
+		c.dVol[v.Name] = v
+	}
+	c.dCon = make(map[string]bool, len(c.d.Containers))
+	for i := range c.d.Containers {
+		name := c.d.Containers[i].Name
+		if c.dCon[name] {
+			errs = append(errs, fmt.Sprintf("desired container %q is declared twice", name))
+		}
+		c.dCon[name] = true
+	}
+	c.oNet = make(map[string]*state.Network, len(c.o.Networks))
+	for i := range c.o.Networks {
+		n := &c.o.Networks[i]
+		if c.oNet[n.Name] != nil {
+			errs = append(errs, fmt.Sprintf("observed network %q is listed twice", n.Name))
+		}
+		c.oNet[n.Name] = n
+	}
+	c.oCon = make(map[string]*state.Container, len(c.o.Containers))
+	for i := range c.o.Containers {
+		ct := &c.o.Containers[i]
+		if c.oCon[ct.Name] != nil {
+			errs = append(errs, fmt.Sprintf("observed container %q is listed twice", ct.Name))
+		}
+		c.oCon[ct.Name] = ct
+	}
+	if c.o.Volumes != nil {
+		c.oVol = make(map[string]*state.Volume, len(c.o.Volumes))
+		for i := range c.o.Volumes {
+			c.oVol[c.o.Volumes[i].Name] = &c.o.Volumes[i]
+		}
+	}
+	if len(errs) > 0 {
+		slices.Sort(errs)
+		return errors.New("reconcile: " + strings.Join(errs, "; "))
+	}
+
+	// Conflicts: a desired name held by an object that is not ours. Moat
+	// never touches it, and creating ours would fail or (for a volume)
+	// silently mount someone else's data, so the whole plan is refused.
+	var conflicts []string
+	for name := range c.dNet {
+		if n := c.oNet[name]; n != nil && !state.Managed(n.Labels, c.inst) {
+			conflicts = append(conflicts, "network "+name+" "+owner(n.Labels))
+		}
+	}
+	for name := range c.dCon {
+		if ct := c.oCon[name]; ct != nil && !state.Managed(ct.Labels, c.inst) {
+			conflicts = append(conflicts, "container "+name+" "+owner(ct.Labels))
+		}
+	}
+	for name := range c.dVol {
+		if v := c.oVol[name]; v != nil && !state.Managed(v.Labels, c.inst) {
+			conflicts = append(conflicts, "volume "+name+" "+owner(v.Labels))
+		}
+	}
+	if len(conflicts) > 0 {
+		slices.Sort(conflicts)
+		return fmt.Errorf("reconcile: name conflict: %s; moat never touches objects it does not manage for instance %q: rename or remove them by hand",
+			strings.Join(conflicts, "; "), c.inst)
+	}
+	return nil
+}
+
+// owner says whose an object is, for the conflict error.
+func owner(labels map[string]string) string {
+	if labels[state.LabelManagedBy] == state.ManagedBy {
+		return fmt.Sprintf("belongs to moat instance %q", labels[state.LabelInstance])
+	}
+	return "exists and is not managed by moat"
+}
+
+// networks emits network creates, replaces and deletes. A network that must
+// go but still has an unmanaged container attached (and eviction is off) is
+// left alone: removing it would fail after moat had already detached its
+// own containers, leaving a tenant half cut off. The report says why.
+func (c *computer) networks() {
+	c.netChange = map[string]string{}
+	c.netCreate = map[string]string{}
+	c.detach = map[string][]string{}
+	for name, want := range c.dNet {
+		have := c.oNet[name]
+		if have == nil {
+			c.netCreate[name] = c.add(networkOp(want, Create, VerbCreateNetwork, causeMissing))
+			continue
+		}
+		if diff := networkDiff(want, have); diff != "" {
+			c.netChange[name] = "spec changed: " + diff
+		}
+	}
+	for name, have := range c.oNet {
+		if c.dNet[name] == nil && state.Managed(have.Labels, c.inst) {
+			c.netChange[name] = causeGone
+		}
+	}
+	if !c.opts.EvictUnmanaged {
+		for i := range c.o.Containers {
+			ct := &c.o.Containers[i]
+			if state.Managed(ct.Labels, c.inst) {
+				continue
+			}
+			for _, n := range ct.Networks {
+				delete(c.netChange, n)
+			}
+		}
+	}
+	for name, cause := range c.netChange {
+		have := c.oNet[name]
+		if want := c.dNet[name]; want != nil {
+			rm := networkOp(want, Replace, VerbRemoveNetwork, cause)
+			rm.NetworkSpec, rm.LiveID = nil, have.ID
+			c.add(rm)
+			mk := networkOp(want, Replace, VerbCreateNetwork, cause)
+			mk.DependsOn = []string{OpID(VerbRemoveNetwork, rm.Resource, "")}
+			c.netCreate[name] = c.add(mk)
+			continue
+		}
+		c.add(Operation{
+			Resource: ResourceID{KindNetwork, name}, Action: Delete, Verb: VerbRemoveNetwork,
+			Cause: cause, Tenant: have.Labels[state.LabelTenant], LiveID: have.ID,
+		})
+	}
+}
+
+func networkOp(n *state.NetworkSpec, a Action, v Verb, cause string) Operation {
+	spec := *n
+	return Operation{
+		Resource: ResourceID{KindNetwork, n.Name}, Action: a, Verb: v, Cause: cause,
+		Tenant: n.Labels[state.LabelTenant], NetworkSpec: &spec,
+	}
+}
+
+// networkDiff names the compared fields that differ. Only what the engine
+// reports back is compared; options and gateway are not listed by it.
+func networkDiff(want *state.NetworkSpec, have *state.Network) string {
+	var d []string
+	if want.Driver != have.Driver {
+		d = append(d, "driver")
+	}
+	if want.Internal != have.Internal {
+		d = append(d, "internal")
+	}
+	if want.Subnet != have.Subnet {
+		d = append(d, "subnet")
+	}
+	return strings.Join(d, ", ")
+}
+
+// volumes emits creates of missing volumes and, with PruneVolumes, removals
+// (their dependencies are filled in by removals). Without a volume list
+// creates are emitted on demand by ensureVolume.
+func (c *computer) volumes() {
+	c.volCreate = map[string]string{}
+	if c.oVol == nil {
+		return
+	}
+	for name, want := range c.dVol {
+		if c.oVol[name] == nil {
+			c.volCreate[name] = c.add(volumeOp(want, causeMissing))
+		}
+	}
+}
+
+func volumeOp(v *state.VolumeSpec, cause string) Operation {
+	spec := *v
+	return Operation{
+		Resource: ResourceID{KindVolume, v.Name}, Action: Create, Verb: VerbCreateVolume,
+		Cause: cause, Tenant: v.Labels[state.LabelTenant], VolumeSpec: &spec,
+	}
+}
+
+// ensureVolume returns the ID of the op creating volume name, emitting an
+// idempotent create when volumes were not listed ("" when none is needed).
+func (c *computer) ensureVolume(name string) string {
+	if id, ok := c.volCreate[name]; ok || c.oVol != nil {
+		return id
+	}
+	id := c.add(volumeOp(c.dVol[name], causeUnlisted))
+	c.volCreate[name] = id
+	return id
+}
+
+// createDeps are what a container create or recreate waits for: the
+// creates of its networks and volumes.
+func (c *computer) createDeps(spec *state.ContainerSpec) ([]string, error) {
+	var deps []string
+	for _, ep := range spec.Networks {
+		if c.dNet[ep.Network] == nil {
+			return nil, fmt.Errorf("reconcile: container %s is on network %s, which is not in the desired state", spec.Name, ep.Network)
+		}
+		if id := c.netCreate[ep.Network]; id != "" {
+			deps = append(deps, id)
+		}
+	}
+	for _, m := range spec.Mounts {
+		if m.Type != "volume" {
+			continue
+		}
+		if c.dVol[m.Source] == nil {
+			return nil, fmt.Errorf("reconcile: container %s mounts volume %s, which is not in the desired state", spec.Name, m.Source)
+		}
+		if id := c.ensureVolume(m.Source); id != "" {
+			deps = append(deps, id)
+		}
+	}
+	return deps, nil
+}
+
+// containers emits the ops for every desired container: create when
+// missing; recreate when its spec hash differs or it cannot be fixed in
+// place; otherwise in-place network fixes and a start.
+func (c *computer) containers() error {
+	for i := range c.d.Containers {
+		want := &c.d.Containers[i]
+		hash := want.Labels[state.LabelSpecHash]
+		if hash == "" {
+			return fmt.Errorf("reconcile: desired container %s has no %s label", want.Name, state.LabelSpecHash)
+		}
+		res := ResourceID{KindContainer, want.Name}
+		tenant := want.Labels[state.LabelTenant]
+		have := c.oCon[want.Name]
+		if have == nil {
+			deps, err := c.createDeps(want)
+			if err != nil {
+				return err
+			}
+			spec := *want
+			c.add(Operation{Resource: res, Action: Create, Verb: VerbCreate, Cause: causeMissing,
+				Tenant: tenant, ContainerSpec: &spec, DependsOn: deps})
+			continue
+		}
+
+		cause := ""
+		if have.Labels[state.LabelSpecHash] != hash {
+			cause = specCause(want.Labels[state.LabelSpecParts], have.Labels[state.LabelSpecParts])
+		} else if have.State == "dead" || have.State == "paused" {
+			cause = have.State
+		}
+		if cause != "" {
+			deps, err := c.createDeps(want)
+			if err != nil {
+				return err
+			}
+			spec := *want
+			timeout := want.StopTimeout
+			if timeout <= 0 {
+				timeout = DefaultStopTimeout
+			}
+			id := c.add(Operation{Resource: res, Action: Replace, Verb: VerbRecreate, Cause: cause,
+				Tenant: tenant, LiveID: have.ID, ContainerSpec: &spec, StopTimeout: timeout, DependsOn: deps})
+			c.gone = append(c.gone, id)
+			// The old container leaves every network with the recreate,
+			// except a network being replaced that the new one is on too:
+			// the recreate waits for that network's new version, so the
+			// old container must be disconnected from the old one first.
+			for _, n := range have.Networks {
+				if _, changing := c.netChange[n]; !changing {
+					continue
+				}
+				if c.dNet[n] != nil && onNetwork(want, n) >= 0 {
+					c.detach[n] = append(c.detach[n], c.add(Operation{Resource: res, Action: Update,
+						Verb: VerbDisconnect, Cause: "network " + n + " is being replaced", Tenant: tenant,
+						Network: n, LiveID: have.ID}))
+				} else {
+					c.detach[n] = append(c.detach[n], id)
+				}
+			}
+			continue
+		}
+
+		// In place. A start waits for the network fixes, so that a stopped
+		// container never runs while still on a network it must not be on.
+		var fixes []string
+		for _, n := range have.Networks {
+			if onNetwork(want, n) < 0 {
+				id := c.add(Operation{Resource: res, Action: Update, Verb: VerbDisconnect, Cause: causeStray,
+					Tenant: tenant, Network: n, LiveID: have.ID})
+				fixes = append(fixes, id)
+				if _, changing := c.netChange[n]; changing {
+					c.detach[n] = append(c.detach[n], id)
+				}
+			}
+		}
+		for _, ep := range want.Networks {
+			if c.dNet[ep.Network] == nil {
+				return fmt.Errorf("reconcile: container %s is on network %s, which is not in the desired state", want.Name, ep.Network)
+			}
+			var cause string
+			if !slices.Contains(have.Networks, ep.Network) {
+				cause = "not attached to " + ep.Network
+			} else {
+				if _, changing := c.netChange[ep.Network]; !changing {
+					continue
+				}
+				// Detach from the old network, attach to the new one.
+				id := c.add(Operation{Resource: res, Action: Update, Verb: VerbDisconnect,
+					Cause: "network " + ep.Network + " is being replaced", Tenant: tenant,
+					Network: ep.Network, LiveID: have.ID})
+				c.detach[ep.Network] = append(c.detach[ep.Network], id)
+				fixes = append(fixes, id)
+				cause = "network " + ep.Network + " was replaced"
+			}
+			var deps []string
+			if id := c.netCreate[ep.Network]; id != "" {
+				deps = []string{id}
+			}
+			fixes = append(fixes, c.add(Operation{Resource: res, Action: Update, Verb: VerbConnect, Cause: cause,
+				Tenant: tenant, Network: ep.Network, Aliases: slices.Clone(ep.Aliases), LiveID: have.ID, DependsOn: deps}))
+		}
+		switch have.State {
+		case "exited", "created":
+			cause := "stopped"
+			if have.State == "created" {
+				cause = "created, not running"
+			}
+			c.add(Operation{Resource: res, Action: Update, Verb: VerbStart, Cause: cause,
+				Tenant: tenant, LiveID: have.ID, DependsOn: fixes})
+		}
+	}
+	return nil
+}
+
+// onNetwork returns the index of network n among spec's endpoints, or -1.
+func onNetwork(spec *state.ContainerSpec, n string) int {
+	for i := range spec.Networks {
+		if spec.Networks[i].Network == n {
+			return i
+		}
+	}
+	return -1
+}
+
+// specCause names the parts of a spec that changed by comparing the
+// "part=hash,..." labels; "spec changed" alone when either is missing or
+// they do not tell (an older moat wrote other parts). Slices rather than
+// maps: a recreate of every container must stay cheap, and there are only
+// a handful of parts.
+func specCause(want, have string) string {
+	w, h := parseParts(want), parseParts(have)
+	if w == nil || h == nil {
+		return "spec changed"
+	}
+	var diff []string
+	for _, kv := range w {
+		if v, ok := lookup(h, kv[0]); !ok || v != kv[1] {
+			diff = append(diff, kv[0])
+		}
+	}
+	for _, kv := range h {
+		if _, ok := lookup(w, kv[0]); !ok {
+			diff = append(diff, kv[0])
+		}
+	}
+	if len(diff) == 0 {
+		return "spec changed"
+	}
+	slices.Sort(diff)
+	return "spec changed: " + strings.Join(slices.Compact(diff), ", ")
+}
+
+// parseParts splits "k=v,..." into pairs; nil when empty or malformed.
+func parseParts(s string) [][2]string {
+	if s == "" {
+		return nil
+	}
+	out := make([][2]string, 0, strings.Count(s, ",")+1)
+	for kv := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil
+		}
+		out = append(out, [2]string{k, v})
+	}
+	return out
+}
+
+func lookup(parts [][2]string, k string) (string, bool) {
+	for _, kv := range parts {
+		if kv[0] == k {
+			return kv[1], true
+		}
+	}
+	return "", false
+}

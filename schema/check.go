@@ -1,0 +1,311 @@
+package schema
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/token"
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
+	"github.com/moat-platform/moat/config"
+	"github.com/moat-platform/moat/diag"
+	"gopkg.in/yaml.v3"
+)
+
+// maxRounds bounds re-validation of one failing document (see the package
+// doc). Each round after the first exists only because the previous one
+// found a new error, so real documents need two or three.
+const maxRounds = 6
+
+// errClass is what kind of problem a CUE error describes; it decides which
+// @rule attributes may apply and where the diagnostic points.
+type errClass uint8
+
+const (
+	classValue   errClass = iota // a constraint on a present value failed
+	classType                    // a present value has the wrong kind
+	classMissing                 // a required field is absent
+	classUnknown                 // a field the definition does not allow
+)
+
+// classify reads CUE's message format, not its text: the formats are
+// constants of the CUE evaluator (pinned by go.mod; the tests catch a
+// change).
+func classify(e errors.Error) errClass {
+	format, _ := e.Msg()
+	switch {
+	case format == "field not allowed":
+		return classUnknown
+	case format == "field is required but not present",
+		strings.HasPrefix(format, "incomplete value"),
+		strings.HasPrefix(format, "non-concrete value"):
+		return classMissing
+	case strings.Contains(format, "mismatched types"):
+		return classType
+	}
+	return classValue
+}
+
+var kindList = strings.Join(allKinds, ", ")
+
+func (c *checker) check(d *config.Document, out diag.List) diag.List {
+	root := deref(d.Node)
+	if root.Kind != yaml.MappingNode {
+		return append(out, diag.At(nodePos(d, root), "structure.kind",
+			"a document must be a mapping of fields that starts with `kind:`, not %s", kindWord(root)))
+	}
+	_, kv := mapGet(root, "kind")
+	if kv == nil {
+		return append(out, diag.At(nodePos(d, root), "structure.kind",
+			"this document has no `kind`: add `kind:` with one of %s", kindList))
+	}
+	kind := ""
+	if kv.Kind == yaml.ScalarNode && kv.ShortTag() == "!!str" {
+		kind = kv.Value
+	}
+	tn, def := c.t.kinds[kind], c.defs[kind]
+	if tn == nil {
+		return append(out, diag.At(nodePos(d, kv), "structure.kind",
+			"unknown kind %s: use one of %s", valueText(kv), kindList))
+	}
+
+	c.conv.prune = nil
+	var seen map[string]bool
+	for range maxRounds {
+		expr := c.conv.convert(root)
+		if c.conv.tooBig {
+			return append(out, diag.At(nodePos(d, root), "structure.type",
+				"this document is too large or nested too deeply to validate (over %d values or %d levels): split or simplify it", maxNodes, maxDepth))
+		}
+		err := c.ctx.BuildExpr(ast.NewBinExpr(token.AND, ast.NewIdent("#"+kind), expr), cue.Scope(c.schema)).Validate(cue.Concrete(true))
+		_ = def
+		if err == nil {
+			break
+		}
+		progressed := false
+		for _, e := range errors.Errors(err) {
+			labels := errLabels(e.Path(), kind)
+			if c.pruned(labels) {
+				continue
+			}
+			cls := classify(e)
+			dg := c.diagnose(d, root, tn, kind, labels, cls)
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			if k := dg.String(); !seen[k] {
+				seen[k] = true
+				out = append(out, dg)
+			}
+			if cls == classMissing || len(labels) == 0 {
+				continue // nothing there to take out
+			}
+			if c.conv.prune == nil {
+				c.conv.prune = map[string]pruneAction{}
+			}
+			act := pruneTop
+			if cls == classUnknown {
+				act = pruneDrop
+			}
+			if k := pathKey(labels); c.conv.prune[k] == 0 {
+				c.conv.prune[k] = act
+				progressed = true
+			}
+		}
+		if !progressed {
+			break
+		}
+	}
+	return out
+}
+
+// pruned reports whether labels is at or under a path already reported.
+func (c *checker) pruned(labels []string) bool {
+	if c.conv.prune == nil {
+		return false
+	}
+	for i := len(labels); i > 0; i-- {
+		if c.conv.prune[pathKey(labels[:i])] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// errLabels turns CUE's error path into plain labels: the leading
+// definition (#App) is dropped and quoted labels ("LOG-URL") unquoted.
+func errLabels(path []string, kind string) []string {
+	if len(path) > 0 && path[0] == "#"+kind {
+		path = path[1:]
+	}
+	out := make([]string, len(path))
+	for i, p := range path {
+		if strings.HasPrefix(p, `"`) {
+			if s, err := literal.Unquote(p); err == nil {
+				p = s
+			}
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// diagnose builds the one diagnostic for an error at labels.
+func (c *checker) diagnose(d *config.Document, root *yaml.Node, tn *node, kind string, labels []string, cls errClass) diag.Diagnostic {
+	loc := locate(root, labels)
+	at, parent := tn.lookup(labels)
+
+	var rule, msg string
+	if at != nil {
+		for _, a := range at.attrs {
+			if c.applies(a, cls, loc.node) {
+				rule, msg = a.id, a.msg
+				break
+			}
+		}
+	}
+	key := ""
+	if len(labels) > 0 {
+		key = labels[len(labels)-1]
+	}
+	if rule == "" {
+		switch cls {
+		case classUnknown:
+			rule, msg = "structure.unknown-field", "unknown field `{field}` in "+kind+": remove it"
+			if parent != nil {
+				if s := suggest(key, parent.names); s != "" {
+					msg += " or rename it to `" + s + "`"
+				}
+			}
+		case classMissing:
+			rule, msg = "structure.required", kind+" needs `{field}`: add it"
+		case classType:
+			exp := "a valid value"
+			if at != nil {
+				exp = kindPhrase(at.kind)
+			}
+			rule, msg = "structure.type", "`{field}` must be "+exp+", not "+kindWord(loc.node)
+		default:
+			rule, msg = "structure.type", "`{field}` has a value that is not allowed here: {value}"
+		}
+	}
+
+	var pos diag.Pos
+	switch {
+	case cls == classUnknown && loc.key != nil:
+		pos = nodePos(d, loc.key)
+	case cls == classMissing || loc.node == nil:
+		pos = nodePos(d, loc.deepest) // the mapping that lacks the field
+	default:
+		pos = nodePos(d, loc.node)
+	}
+	value := ""
+	if loc.node != nil {
+		value = valueText(loc.node)
+	}
+	field := loc.field
+	if field == "" {
+		field = kind
+	}
+	r := strings.NewReplacer("{field}", field, "{value}", value, "{key}", key, "{prefixes}", c.prefixes)
+	return diag.Diagnostic{Pos: pos, Rule: rule, Message: r.Replace(msg)}
+}
+
+// applies reports whether attribute a speaks for an error of class cls on
+// the value v (nil when absent).
+func (c *checker) applies(a ruleAttr, cls errClass, v *yaml.Node) bool {
+	switch a.when {
+	case "missing":
+		return cls == classMissing
+	case "type":
+		return cls == classType
+	case "present":
+		if cls != classValue && cls != classType {
+			return false
+		}
+	default:
+		if cls != classValue {
+			return false
+		}
+	}
+	if a.ifDef != "" && (v == nil || !c.satisfies(a.ifDef, v)) {
+		return false
+	}
+	if a.unless != "" && (v == nil || c.satisfies(a.unless, v)) {
+		return false
+	}
+	return true
+}
+
+// satisfies evaluates one named definition of the schema against a value.
+// It runs only while reporting an error, so its cost does not matter.
+func (c *checker) satisfies(def string, v *yaml.Node) bool {
+	var conv converter // its own state: c.conv is mid-round
+	x := conv.convert(v)
+	if conv.tooBig {
+		return false
+	}
+	return c.schema.LookupPath(cue.ParsePath(def)).Unify(c.ctx.BuildExpr(x)).Validate(cue.Concrete(true)) == nil
+}
+
+// location is where an error path lands in the YAML.
+type location struct {
+	node    *yaml.Node // the value at the path; nil when absent
+	key     *yaml.Node // its mapping key, when the last step was a key
+	deepest *yaml.Node // the deepest node that exists along the path
+	field   string     // the path for messages: volumes[0].host
+}
+
+func locate(root *yaml.Node, labels []string) location {
+	loc := location{node: root, deepest: root}
+	var b strings.Builder
+	n := root
+	for _, l := range labels {
+		var next, key *yaml.Node
+		if n != nil {
+			switch n.Kind {
+			case yaml.MappingNode:
+				key, next = mapGet(n, l)
+			case yaml.SequenceNode:
+				if i, err := strconv.Atoi(l); err == nil && i >= 0 && i < len(n.Content) {
+					next = deref(n.Content[i])
+				}
+			}
+		}
+		if n != nil && n.Kind == yaml.SequenceNode {
+			fmt.Fprintf(&b, "[%s]", l)
+		} else {
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(l)
+		}
+		n, loc.key = next, key
+		if n != nil {
+			loc.deepest = n
+		}
+	}
+	loc.node = n
+	loc.field = b.String()
+	return loc
+}
+
+// mapGet returns the first key named k of a mapping and its value.
+func mapGet(m *yaml.Node, k string) (key, val *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if kn := deref(m.Content[i]); kn.Kind == yaml.ScalarNode && kn.Value == k {
+			return kn, deref(m.Content[i+1])
+		}
+	}
+	return nil, nil
+}
+
+func nodePos(d *config.Document, n *yaml.Node) diag.Pos {
+	if n == nil {
+		return diag.Pos{File: d.File}
+	}
+	return diag.Pos{File: d.File, Line: n.Line, Col: n.Column}
+}

@@ -1,0 +1,246 @@
+package schema
+
+import (
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/token"
+	"gopkg.in/yaml.v3"
+)
+
+// Bounds on one document as the converter sees it. The loader enforces
+// tighter limits (config.Limits); these only keep Check itself safe when it
+// is handed nodes from elsewhere (tests, fuzzing, alias bombs).
+const (
+	maxNodes = 200_000
+	maxDepth = 200
+)
+
+// pruneAction says what a re-validation round does with a field that
+// already has a diagnostic (see checker.check).
+type pruneAction uint8
+
+const (
+	pruneTop  pruneAction = iota + 1 // replace the value with _ (top)
+	pruneDrop                        // leave the field out
+)
+
+// converter turns a yaml.Node tree into a CUE expression without a text
+// round trip. Positions are not attached: diagnostics are placed by walking
+// the yaml.Node along the CUE error path (see locate), which is exact.
+type converter struct {
+	prune map[string]pruneAction // by pathKey; nil in the first round
+	path  []string               // current path, kept only when prune != nil
+	nodes int
+	tooBig bool
+}
+
+// pathKey joins labels with a byte that no YAML key of interest contains
+// unescaped; collisions would only merge two prune entries.
+func pathKey(labels []string) string { return strings.Join(labels, "\x00") }
+
+func (c *converter) convert(n *yaml.Node) ast.Expr {
+	c.nodes, c.tooBig = 0, false
+	c.path = c.path[:0]
+	return c.expr(n, 0)
+}
+
+func (c *converter) expr(n *yaml.Node, depth int) ast.Expr {
+	c.nodes++
+	if c.nodes > maxNodes || depth > maxDepth {
+		c.tooBig = true
+		return ast.NewIdent("_")
+	}
+	if c.prune != nil && len(c.path) > 0 {
+		if c.prune[pathKey(c.path)] == pruneTop {
+			return ast.NewIdent("_")
+		}
+	}
+	n = deref(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		return c.mapping(n, depth)
+	case yaml.SequenceNode:
+		elems := make([]ast.Expr, len(n.Content))
+		for i, e := range n.Content {
+			if c.prune != nil {
+				c.path = append(c.path, strconv.Itoa(i))
+			}
+			elems[i] = c.expr(e, depth+1)
+			if c.prune != nil {
+				c.path = c.path[:len(c.path)-1]
+			}
+		}
+		return &ast.ListLit{Elts: elems}
+	case yaml.ScalarNode:
+		return scalar(n)
+	}
+	// An empty document or an unresolvable alias: null, which any typed
+	// field refuses with a type error.
+	return ast.NewNull()
+}
+
+func (c *converter) mapping(n *yaml.Node, depth int) ast.Expr {
+	fields := make([]ast.Decl, 0, len(n.Content)/2)
+	// Duplicate keys are reported by the loader; keeping only the first
+	// avoids a second, confusing "conflicting values" report here.
+	var seen map[string]bool
+	if len(n.Content) > 16 {
+		seen = make(map[string]bool, len(n.Content)/2)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := keyString(n.Content[i])
+		if seen != nil {
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+		} else if dupBefore(n, i, key) {
+			continue
+		}
+		if c.prune != nil {
+			c.path = append(c.path, key)
+			drop := c.prune[pathKey(c.path)] == pruneDrop
+			var v ast.Expr
+			if !drop {
+				v = c.expr(n.Content[i+1], depth+1)
+			}
+			c.path = c.path[:len(c.path)-1]
+			if drop {
+				continue
+			}
+			fields = append(fields, &ast.Field{Label: ast.NewString(key), Value: v})
+			continue
+		}
+		// A quoted label: a key such as "#x" or "_x" stays a regular field
+		// and can never name a definition or a hidden field of the schema.
+		fields = append(fields, &ast.Field{Label: ast.NewString(key), Value: c.expr(n.Content[i+1], depth+1)})
+	}
+	return &ast.StructLit{Elts: fields}
+}
+
+func dupBefore(n *yaml.Node, i int, key string) bool {
+	for j := 0; j < i; j += 2 {
+		if keyString(n.Content[j]) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// keyString is the label a mapping key becomes. Non-scalar keys cannot name
+// a schema field, so any stable text will do: they end up unknown fields.
+func keyString(k *yaml.Node) string {
+	k = deref(k)
+	if k.Kind == yaml.ScalarNode {
+		return k.Value
+	}
+	return "<" + kindWord(k) + " key>"
+}
+
+// scalar converts by the tag yaml.v3 resolved, so `port: 8080` is a number
+// and `port: "8080"` a string, exactly as the decoder will see them.
+func scalar(n *yaml.Node) ast.Expr {
+	switch n.ShortTag() {
+	case "!!null":
+		return ast.NewNull()
+	case "!!bool":
+		if b, err := strconv.ParseBool(strings.ToLower(n.Value)); err == nil {
+			return ast.NewBool(b)
+		}
+	case "!!int":
+		if s, ok := intLiteral(n.Value); ok {
+			return ast.NewLit(token.INT, s)
+		}
+	case "!!float":
+		if f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err == nil &&
+			!math.IsInf(f, 0) && !math.IsNaN(f) {
+			s := strconv.FormatFloat(f, 'g', -1, 64)
+			if !strings.ContainsAny(s, ".e") {
+				s += ".0"
+			}
+			return ast.NewLit(token.FLOAT, s)
+		}
+	}
+	// Strings, timestamps, binary, custom tags and numbers CUE cannot
+	// represent (.inf, .nan) all stay text: a typed field then reports a
+	// type error rather than something silently rounded.
+	return ast.NewString(n.Value)
+}
+
+// intLiteral normalises a YAML integer (0x, 0o, 0b, underscores, a sign)
+// to a decimal CUE literal.
+func intLiteral(v string) (string, bool) {
+	s := strings.ReplaceAll(v, "_", "")
+	if i, err := strconv.ParseInt(s, 0, 64); err == nil {
+		return strconv.FormatInt(i, 10), true
+	}
+	b, ok := new(big.Int).SetString(strings.TrimPrefix(s, "+"), 0)
+	if !ok {
+		return "", false
+	}
+	return b.String(), true
+}
+
+// deref follows aliases (the loader expands them, but Check must not trust
+// that) and unwraps a DocumentNode. A cycle of aliases stops after a bound.
+func deref(n *yaml.Node) *yaml.Node {
+	for range 64 {
+		switch {
+		case n == nil:
+			return &yaml.Node{}
+		case n.Kind == yaml.AliasNode:
+			n = n.Alias
+		case n.Kind == yaml.DocumentNode && len(n.Content) == 1:
+			n = n.Content[0]
+		default:
+			return n
+		}
+	}
+	return &yaml.Node{}
+}
+
+// kindWord names a node's type the way a message to a user does.
+func kindWord(n *yaml.Node) string {
+	n = deref(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "null"
+		case "!!bool":
+			return "true/false"
+		case "!!int":
+			return "an integer"
+		case "!!float":
+			return "a number"
+		}
+		return "a string"
+	}
+	return "nothing"
+}
+
+// valueText shows an offending value in a message: scalars as written
+// (strings quoted), collections by their type. Long values are cut so a
+// hostile document cannot blow up the report.
+func valueText(n *yaml.Node) string {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode {
+		return kindWord(n)
+	}
+	v := n.Value
+	if len(v) > 80 {
+		v = v[:77] + "..."
+	}
+	if t := n.ShortTag(); t == "!!int" || t == "!!float" || t == "!!bool" || t == "!!null" {
+		return v
+	}
+	return strconv.Quote(v)
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Build the moat example images from static Go binaries, on the local engine.
+#
+#   scripts/build-images.sh [APP...]     APP in: echo logsink masterdata probe
+#                                        (default: all four)
+#
+# For each app the binary is compiled on the host (CGO_ENABLED=0, -trimpath,
+# -ldflags='-s -w', no VCS stamping, so identical sources give an identical
+# binary), put into a temporary build context together with
+# examples/images/Dockerfile, and built as
+#
+#   localhost/moat-examples/<app>:1
+#
+# with the labels org.moat.example=true, org.moat.example.app=<app> and
+# org.moat.bin-sha256=<sha256 of the binary>. If the existing image already
+# carries the same org.moat.bin-sha256 the docker build is skipped, so the
+# script is idempotent and cheap to re-run. Set FORCE=1 to rebuild anyway.
+#
+# Nothing is pulled: the images are FROM scratch. If `docker buildx` is not
+# installed, DOCKER_BUILDKIT=0 selects the legacy builder.
+set -euo pipefail
+
+readonly ALL_APPS=(echo logsink masterdata probe)
+readonly REPO_PREFIX="localhost/moat-examples"
+readonly TAG="1"
+readonly SHA_LABEL="org.moat.bin-sha256"
+
+die() { echo "build-images: ERROR: $*" >&2; exit 1; }
+log() { echo "build-images: $*"; }
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dockerfile="$root/examples/images/Dockerfile"
+[[ -f "$dockerfile" ]] || die "missing $dockerfile"
+
+# Which apps to build.
+apps=("$@")
+if [[ ${#apps[@]} -eq 0 ]]; then
+	apps=("${ALL_APPS[@]}")
+fi
+for app in "${apps[@]}"; do
+	[[ " ${ALL_APPS[*]} " == *" $app "* ]] || die "unknown app '$app' (expected one of: ${ALL_APPS[*]})"
+done
+
+# Tooling and engine checks.
+command -v go >/dev/null 2>&1 || die "the go toolchain is not on PATH"
+command -v docker >/dev/null 2>&1 || die "the docker CLI is not on PATH (run scripts/ensure-docker.sh)"
+if ! timeout 10 docker info >/dev/null 2>&1; then
+	die "the Docker engine is unreachable (docker info failed or timed out${DOCKER_HOST:+, DOCKER_HOST=$DOCKER_HOST}); start it with scripts/ensure-docker.sh"
+fi
+if ! docker buildx version >/dev/null 2>&1; then
+	export DOCKER_BUILDKIT=0 # no buildx plugin: use the legacy builder
+fi
+
+# Build for the engine's platform (normally the same as the host).
+goos="$(docker version --format '{{.Server.Os}}' 2>/dev/null || true)"
+goarch="$(docker version --format '{{.Server.Arch}}' 2>/dev/null || true)"
+goos="${goos:-linux}"
+goarch="${goarch:-$(go env GOARCH)}"
+
+workdir="$(mktemp -d "${TMPDIR:-/tmp}/moat-images.XXXXXX")"
+trap 'rm -rf "$workdir"' EXIT
+
+built=0
+skipped=0
+for app in "${apps[@]}"; do
+	image="$REPO_PREFIX/$app:$TAG"
+	ctx="$workdir/$app"
+	mkdir -p "$ctx"
+
+	log "compiling $app ($goos/$goarch)"
+	(cd "$root" && CGO_ENABLED=0 GOOS="$goos" GOARCH="$goarch" \
+		go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$ctx/$app" "./examples/images/$app") ||
+		die "go build of $app failed"
+	sha="$(sha256sum "$ctx/$app" | cut -d' ' -f1)"
+
+	old_id="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
+	old_sha="$(docker image inspect --format "{{ index .Config.Labels \"$SHA_LABEL\" }}" "$image" 2>/dev/null || true)"
+	if [[ "${FORCE:-0}" != 1 && -n "$old_id" && "$old_sha" == "$sha" ]]; then
+		log "$image is up to date (binary sha256 $sha), skipping"
+		skipped=$((skipped + 1))
+		continue
+	fi
+
+	cp "$dockerfile" "$ctx/Dockerfile"
+	log "building $image (binary sha256 $sha)"
+	docker build \
+		--build-arg "BIN=$app" \
+		--label "org.moat.example=true" \
+		--label "org.moat.example.app=$app" \
+		--label "$SHA_LABEL=$sha" \
+		--tag "$image" \
+		"$ctx" || die "docker build of $image failed"
+	built=$((built + 1))
+
+	# The previous image of this tag is now dangling: remove it if nothing
+	# uses it (a running container keeps it, which is fine).
+	new_id="$(docker image inspect --format '{{.Id}}' "$image")"
+	if [[ -n "$old_id" && "$old_id" != "$new_id" ]]; then
+		docker image rm "$old_id" >/dev/null 2>&1 || true
+	fi
+done
+
+log "done: $built built, $skipped up to date"
+for app in "${apps[@]}"; do
+	echo "  $REPO_PREFIX/$app:$TAG"
+done
