@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/moat-platform/moat/apply"
 	"github.com/moat-platform/moat/compile"
@@ -43,13 +44,20 @@ func Load(fsys fs.FS, secretsDir string) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
+	if secretsDir != "" {
+		// Bind mounts need an absolute host path; a relative flag is
+		// relative to where moat runs.
+		if secretsDir, err = filepath.Abs(secretsDir); err != nil {
+			return nil, fmt.Errorf("secret store: %w", err)
+		}
+	}
 	digests, err := secrets.Digests(secretsDir, repo)
 	if err != nil {
 		return nil, err
 	}
 	desired, err := compile.Compile(repo, compile.Options{SecretsDir: secretsDir, SecretDigests: digests})
 	if err != nil {
-		return nil, fmt.Errorf("compile: %w", err)
+		return nil, err
 	}
 	return &Target{Repo: repo, Desired: desired, Revision: repo.Digest}, nil
 }

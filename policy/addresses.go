@@ -53,7 +53,7 @@ func (c *checker) overlaps(all []cidr, rule, what string) {
 			}
 			c.add(at.meta.Pos(at.path...), rule,
 				"%s %s overlaps %s %s at %s; choose disjoint ranges",
-				what, at.p, what, other.p, where(other.meta))
+				what, at.p, what, other.p, where(other.meta, other.path...))
 			// The sort puts the wider of two prefixes with the same start
 			// first, so cur lies inside cover: cover still reaches furthest.
 			continue

@@ -150,3 +150,17 @@ func replace(t *testing.T, file, old, new string) string {
 	}
 	return strings.Replace(s, old, new, 1)
 }
+
+// fuzzRepo is repoOf without a testing.TB: a fuzz input that does not load
+// gives nil.
+func fuzzRepo(edits map[string]string) *config.Repo {
+	files := maps.Clone(base)
+	maps.Copy(files, edits)
+	fsys := fstest.MapFS{}
+	for k, v := range files {
+		fsys[k] = &fstest.MapFile{Data: []byte(v), Mode: 0o644}
+	}
+	docs, _ := config.Load(fsys, config.Limits{})
+	repo, _ := config.Decode(docs)
+	return repo
+}

@@ -109,14 +109,13 @@ func (c *checker) access() {
 				if m.Shared == "" {
 					continue
 				}
-				pos := a.Pos("volumes", k, "shared")
 				if c.sharedVols[m.Shared] == nil {
-					c.add(pos, "access.unknown-shared-volume",
+					c.add(a.Pos("volumes", k, "shared"), "access.unknown-shared-volume",
 						"%q is not a shared volume of the platform; fix the name or remove the mount", m.Shared)
 					continue
 				}
 				if !granted(v.tenant, m.Shared, config.ReadOnly) {
-					c.add(pos, "access.not-granted",
+					c.add(a.Pos("volumes", k, "shared"), "access.not-granted",
 						"tenant %s has no read-only grant for shared volume %s; remove the mount or ask the platform for the grant", v.name, m.Shared)
 				}
 			}

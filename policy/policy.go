@@ -141,13 +141,16 @@ func present(m config.Meta, path ...any) bool {
 	return true
 }
 
-// where names a document's position for a message ("platform/tenants.yaml:3:7").
-func where(m config.Meta) string {
-	p := m.Pos()
+// where names a field's position for a message ("platform/tenants.yaml:2:7"),
+// by default the document's name.
+func where(m config.Meta, path ...any) string {
 	if m.Src == nil {
 		return "another document"
 	}
-	return p.String()
+	if len(path) == 0 {
+		path = []any{"name"}
+	}
+	return m.Pos(path...).String()
 }
 
 // Access modes, in the order messages list them.

@@ -70,9 +70,10 @@ func (c *checker) ports() {
 			if key.proto == "" {
 				key.proto = config.DefaultPortProtocol
 			}
-			pos := a.Pos("ports", i, "host")
+			// Positions are looked up only when reported: the clean path
+			// stays map lookups.
 			if replicas(a) > 1 {
-				c.add(pos, "ports.conflict",
+				c.add(a.Pos("ports", i, "host"), "ports.conflict",
 					"app %s has %d replicas and each would publish host port %d/%s; use one replica or remove the host port", a.Name, replicas(a), key.port, key.proto)
 			}
 			first, used := taken[key]
@@ -80,11 +81,11 @@ func (c *checker) ports() {
 			case !used:
 				taken[key] = portUse{owner[a], a, i}
 			case first.tenant == owner[a]:
-				c.add(pos, "ports.conflict",
+				c.add(a.Pos("ports", i, "host"), "ports.conflict",
 					"host port %d/%s is already published by app %s at %s; choose another host port",
 					key.port, key.proto, first.app.Name, first.app.Pos("ports", first.index, "host"))
 			default:
-				c.add(pos, "ports.conflict",
+				c.add(a.Pos("ports", i, "host"), "ports.conflict",
 					"host port %d/%s is already published on this host by another tenant; choose another host port", key.port, key.proto)
 			}
 		}

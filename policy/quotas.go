@@ -85,7 +85,7 @@ func (c *checker) quotas() {
 				at = crossed.Pos("replicas")
 			}
 			c.add(at, r.rule,
-				"tenant %s's apps need %s %s in total but its quota.%s is %s (exceeded from app %s on, in repository order); lower replicas or resources, or ask the platform for a larger quota",
+				"tenant %s's apps need %s %s in total but its quota.%s is %s; the sum first exceeds it at app %s: lower replicas or resources, or ask the platform for a larger quota",
 				v.name, r.format(sum), r.what, r.field, r.format(limit), crossed.Name)
 		}
 	}
@@ -135,4 +135,3 @@ func satMul(a, b int64) int64 {
 	}
 	return a * b
 }
-

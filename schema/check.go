@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
-	"cuelang.org/go/cue/ast"
-	"cuelang.org/go/cue/token"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/literal"
 	"github.com/moat-platform/moat/config"
@@ -80,8 +78,7 @@ func (c *checker) check(d *config.Document, out diag.List) diag.List {
 			return append(out, diag.At(nodePos(d, root), "structure.type",
 				"this document is too large or nested too deeply to validate (over %d values or %d levels): split or simplify it", maxNodes, maxDepth))
 		}
-		err := c.ctx.BuildExpr(ast.NewBinExpr(token.AND, ast.NewIdent("#"+kind), expr), cue.Scope(c.schema)).Validate(cue.Concrete(true))
-		_ = def
+		err := def.Unify(c.ctx.BuildExpr(expr)).Validate(cue.Concrete(true))
 		if err == nil {
 			break
 		}

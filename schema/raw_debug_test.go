@@ -2,28 +2,31 @@ package schema
 
 import (
 	"fmt"
-	"os"
 	"testing"
 
 	"cuelang.org/go/cue"
-	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/errors"
-	"cuelang.org/go/cue/token"
 )
 
 func TestRawDebug(t *testing.T) {
-	src, _ := os.ReadFile(os.Getenv("DOC"))
-	docs := parseDocs(t, "x.yaml", string(src))
-	c := newChecker(loadTable(), Options{})
-	for _, d := range docs {
-		expr := c.conv.convert(deref(d.Node))
-		v := c.ctx.BuildExpr(ast.NewBinExpr(token.AND, ast.NewIdent("#App"), expr), cue.Scope(c.schema))
-		for _, e := range errors.Errors(v.Validate(cue.Concrete(true))) {
-			fmt.Printf("A %q %v\n", e.Path(), e)
+	c := newChecker(loadTable(), Options{ImagePrefixes: []string{"localhost/"}})
+	for _, tc := range []struct{ f, src string }{
+		{"resources", "{cpus: 0, memory: 1M, foo: 1}"},
+		{"volumes", "[{host: /etc, path: /x, bar: 1}, {shared: a, volume: b, path: /y, readOnly: false}]"},
+		{"image", "docker.io/x:1"},
+		{"uses", "[{service: a, mode: rw, x: 1}]"},
+	} {
+		d := parseDocs(t, "x.yaml", tc.src)[0]
+		var fs cue.Value
+		it, _ := c.defs["App"].Fields(cue.Optional(true))
+		for it.Next() {
+			if it.Selector().Unquoted() == tc.f {
+				fs = it.Value()
+			}
 		}
-		v = c.defs["App"].Unify(c.ctx.BuildExpr(c.conv.convert(deref(d.Node))))
+		v := fs.Unify(c.ctx.BuildExpr(c.conv.convert(d.Node)))
 		for _, e := range errors.Errors(v.Validate(cue.Concrete(true))) {
-			fmt.Printf("B %q %v\n", e.Path(), e)
+			fmt.Printf("%s %q %v\n", tc.f, e.Path(), e)
 		}
 	}
 }

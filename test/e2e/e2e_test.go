@@ -59,8 +59,9 @@ func TestLifecycle(t *testing.T) {
 		out := e.plan(2)
 		web := regexp.MustCompile(regexp.QuoteMeta(e.instance) + `\.acme\.web\.\d+`)
 		var recreates int
+		recreate := regexp.MustCompile(`^\s*-/\+\s+container\s`)
 		for _, l := range strings.Split(out, "\n") {
-			if strings.Contains(l, "-/+") {
+			if recreate.MatchString(l) {
 				if !web.MatchString(l) || !strings.Contains(l, "spec changed: env") {
 					t.Errorf("unexpected recreate line: %q", l)
 				}
@@ -70,7 +71,7 @@ func TestLifecycle(t *testing.T) {
 		if recreates != 2 {
 			t.Fatalf("want 2 recreates (web has 2 replicas), got %d:\n%s", recreates, out)
 		}
-		if !strings.Contains(out, "1 to recreate") && !strings.Contains(out, "2 to recreate") {
+		if !strings.Contains(out, "2 to recreate") {
 			t.Errorf("summary missing:\n%s", out)
 		}
 		e.apply()
@@ -222,10 +223,12 @@ func TestLifecycle(t *testing.T) {
 func TestInterruptedApplyConverges(t *testing.T) {
 	e := newEnv(t)
 	delays := []time.Duration{50, 150, 300, 500, 700, 900, 1200, 1500, 2000, 2500}
+	killed := 0
 	for i, d := range delays {
-		if i%3 == 2 {
-			// Now and then start from nothing again, so early kills land on
-			// network and volume creation too.
+		if i%2 == 0 {
+			// Every other round starts from nothing, so that kills land
+			// on network and volume creation too; the others resume from
+			// what the previous kill left.
 			e.cleanup()
 		}
 		cmd := exec.Command(moatBin, "apply", e.config, "--secrets", e.secrets, "--allow-mass-delete")
@@ -234,13 +237,19 @@ func TestInterruptedApplyConverges(t *testing.T) {
 		}
 		time.Sleep(d * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		if err := cmd.Wait(); err != nil && strings.Contains(err.Error(), "killed") {
+			killed++
+		}
 	}
+	if killed < 5 {
+		t.Fatalf("only %d of %d applies were killed mid-run; the test did not interrupt anything", killed, len(delays))
+	}
+	t.Logf("%d of %d applies killed mid-run", killed, len(delays))
 	e.apply("--allow-mass-delete")
+	// An empty plan means: every desired container exists (once: names
+	// are unique), runs, and has its networks; no managed leftover.
 	e.plan(0)
 	got := e.containers()
-	want := e.mustMoat(0, "plan", e.config, "--secrets", e.secrets, "-o", "json")
-	_ = want
 	for name := range got {
 		if !regexp.MustCompile(`^` + regexp.QuoteMeta(e.instance) + `\.[a-z0-9-]+\.[a-z0-9-]+(\.\d+)?$`).MatchString(name) {
 			t.Errorf("leftover container %s", name)
