@@ -125,30 +125,32 @@ func (c *checker) subnets(v *tenantView) {
 // container of each shared service those apps use (it joins the LAN).
 func (c *checker) lanDemand(v *tenantView) map[string]int64 {
 	need := make(map[string]int64, len(v.lans))
-	services := map[string]map[string]bool{}
 	for _, l := range v.lans {
 		need[l.Name] = 1
 	}
+	var gateways map[[2]string]bool // (lan, service) pairs already counted
 	for _, a := range v.apps {
 		r := replicas(a)
-		for _, ln := range uniqStrings(a.Lans) {
+		lans := newSeen(len(a.Lans), func(i int) string { return a.Lans[i] })
+		for i, ln := range a.Lans {
+			if _, dup := lans.first(i); dup {
+				continue // listed twice, joined once
+			}
 			if _, ok := need[ln]; !ok {
 				continue
 			}
 			need[ln] = satAdd(need[ln], r)
 			for _, u := range a.Uses {
-				if c.services[u.Service] == nil {
+				if c.services[u.Service] == nil || gateways[[2]string{ln, u.Service}] {
 					continue
 				}
-				if services[ln] == nil {
-					services[ln] = map[string]bool{}
+				if gateways == nil {
+					gateways = map[[2]string]bool{}
 				}
-				services[ln][u.Service] = true
+				gateways[[2]string{ln, u.Service}] = true
+				need[ln] = satAdd(need[ln], 1)
 			}
 		}
-	}
-	for ln, s := range services {
-		need[ln] = satAdd(need[ln], int64(len(s)))
 	}
 	return need
 }
@@ -166,21 +168,4 @@ func hosts(p netip.Prefix) int64 {
 		return max(n-2, 0)
 	}
 	return n - 1
-}
-
-// uniqStrings drops repeated entries, keeping order (an app listing a LAN
-// twice still joins it once).
-func uniqStrings(s []string) []string {
-	if len(s) < 2 {
-		return s
-	}
-	seen := make(map[string]bool, len(s))
-	out := make([]string, 0, len(s))
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }

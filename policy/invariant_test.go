@@ -41,7 +41,7 @@ func TestCheckNeverPanics(t *testing.T) {
 					TalksTo: []string{"", "a", "b"}, Uses: []config.Use{{}, {Service: "s", Mode: "read-only"}, {Service: "s"}},
 					Volumes: []config.Mount{{}, {Volume: "v"}, {Shared: "s"}}, Secrets: []string{"", ""},
 					Resources: config.Resources{CPUs: math.Inf(1), Memory: "1TiB", Pids: math.MaxInt},
-					Ports: []config.Port{{}, {Host: 80}, {Host: 80}}, CapAdd: []string{"", "ALL"}},
+					Ports:     []config.Port{{}, {Host: 80}, {Host: 80}}, CapAdd: []string{"", "ALL"}},
 				{Meta: config.Meta{Name: "b", Src: weird}, Replicas: -3, Resources: config.Resources{CPUs: nan, Memory: "-1"}},
 				{Tenant: "nobody"},
 			},

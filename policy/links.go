@@ -18,19 +18,13 @@ import (
 func (c *checker) links() {
 	for _, name := range c.order {
 		v := c.byTenant[name]
-		// The LANs each app actually joins (known ones only).
-		joins := make(map[string]map[string]bool, len(v.apps))
 		for _, a := range v.apps {
-			set := make(map[string]bool, len(a.Lans))
 			for i, ln := range a.Lans {
 				if v.lan[ln] == nil {
 					c.add(a.Pos("lans", i), "links.unknown-lan",
 						"LAN %q is not a LAN of tenant %s; declare it with kind: Lan in tenants/%s/ or remove it from lans", ln, v.name, v.name)
-					continue
 				}
-				set[ln] = true
 			}
-			joins[a.Name] = set
 		}
 		for _, a := range v.apps {
 			for i, to := range a.TalksTo {
@@ -40,7 +34,7 @@ func (c *checker) links() {
 						"app %q is not an app of tenant %s; talksTo may name only apps in the same tenant folder", to, v.name)
 					continue
 				}
-				if !shareAny(joins[a.Name], joins[peer.Name]) {
+				if !shareLan(v, a.Lans, peer.Lans) {
 					c.add(a.Pos("talksTo", i), "links.no-shared-lan",
 						"apps %s and %s share no LAN, so %s cannot reach %s; put both on a common LAN or remove %s from talksTo", a.Name, to, a.Name, to, to)
 				}
@@ -59,13 +53,23 @@ func (c *checker) links() {
 	}
 }
 
-// shareAny reports whether two sets have a common element.
-func shareAny(a, b map[string]bool) bool {
-	if len(b) < len(a) {
-		a, b = b, a
+// shareLan reports whether two apps' lans lists have a LAN of tenant v in
+// common (an unknown name joins nothing, so it connects nothing).
+func shareLan(v *tenantView, a, b []string) bool {
+	if len(a)*len(b) <= smallList*smallList {
+		for _, x := range a {
+			if v.lan[x] != nil && slices.Contains(b, x) {
+				return true
+			}
+		}
+		return false
 	}
-	for k := range a {
-		if b[k] {
+	set := make(map[string]bool, len(a))
+	for _, x := range a {
+		set[x] = true
+	}
+	for _, y := range b {
+		if set[y] && v.lan[y] != nil {
 			return true
 		}
 	}
@@ -125,17 +129,17 @@ func (c *checker) access() {
 
 // uses checks one app's shared service uses.
 func (c *checker) uses(v *tenantView, a *config.App) {
-	first := make(map[string]int, len(a.Uses))
+	first := newSeen(len(a.Uses), func(i int) string { return a.Uses[i].Service })
 	for i, u := range a.Uses {
+		j, dup := first.first(i)
 		if u.Service == "" {
 			continue // required field: the schema reports it
 		}
-		if j, dup := first[u.Service]; dup {
+		if dup {
 			c.add(a.Pos("uses", i, "service"), "access.duplicate-use",
 				"app %s already uses %s (uses[%d]); keep one entry per service", a.Name, u.Service, j)
 			continue
 		}
-		first[u.Service] = i
 		if c.services[u.Service] == nil {
 			hint := "fix the name or remove it"
 			if c.sharedVols[u.Service] != nil {

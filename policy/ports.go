@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/moat-platform/moat/config"
@@ -11,14 +12,13 @@ import (
 func (c *checker) secrets() {
 	for _, name := range c.order {
 		for _, a := range c.byTenant[name].apps {
-			first := make(map[string]int, len(a.Secrets))
-			for i, s := range a.Secrets {
-				if j, dup := first[s]; dup {
+			list := a.Secrets
+			first := newSeen(len(list), func(i int) string { return list[i] })
+			for i, s := range list {
+				if j, dup := first.first(i); dup {
 					c.add(a.Pos("secrets", i), "secrets.duplicate",
 						"secret %q is already listed in secrets[%d] of app %s; list each secret once", s, j, a.Name)
-					continue
 				}
-				first[s] = i
 			}
 		}
 	}
@@ -44,19 +44,18 @@ type portUse struct {
 // does not name it: a tenant learns only that the port is taken.
 func (c *checker) ports() {
 	allowed := c.platform != nil && c.platform.Policy.PublishPorts
-	var apps []*config.App
-	owner := map[*config.App]string{}
+	var apps []portUse // index unused here
 	for _, name := range c.order {
 		for _, a := range c.byTenant[name].apps {
 			if len(a.Ports) > 0 {
-				apps = append(apps, a)
-				owner[a] = name
+				apps = append(apps, portUse{tenant: name, app: a})
 			}
 		}
 	}
-	apps = sortByPos(apps, metaApp)
+	slices.SortStableFunc(apps, func(x, y portUse) int { return comparePos(x.app.Meta, y.app.Meta) })
 	taken := map[hostPort]portUse{}
-	for _, a := range apps {
+	for _, pu := range apps {
+		a, tenant := pu.app, pu.tenant
 		for i, p := range a.Ports {
 			if !allowed {
 				c.add(a.Pos("ports", i), "ports.not-allowed",
@@ -79,8 +78,8 @@ func (c *checker) ports() {
 			first, used := taken[key]
 			switch {
 			case !used:
-				taken[key] = portUse{owner[a], a, i}
-			case first.tenant == owner[a]:
+				taken[key] = portUse{tenant, a, i}
+			case first.tenant == tenant:
 				c.add(a.Pos("ports", i, "host"), "ports.conflict",
 					"host port %d/%s is already published by app %s at %s; choose another host port",
 					key.port, key.proto, first.app.Name, first.app.Pos("ports", first.index, "host"))

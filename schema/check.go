@@ -64,40 +64,96 @@ func (c *checker) check(d *config.Document, out diag.List) diag.List {
 	if kv.Kind == yaml.ScalarNode && kv.ShortTag() == "!!str" {
 		kind = kv.Value
 	}
-	tn, def := c.t.kinds[kind], c.defs[kind]
+	tn := c.t.kinds[kind]
 	if tn == nil {
 		return append(out, diag.At(nodePos(d, kv), "structure.kind",
 			"unknown kind %s: use one of %s", valueText(kv), kindList))
 	}
 
-	c.conv.prune = nil
+	// The document root is judged in Go from the table (closedness and
+	// required fields); each field's value is judged by CUE on its own.
 	var seen map[string]bool
-	for range maxRounds {
-		expr := c.conv.convert(root)
-		if c.conv.tooBig {
-			return append(out, diag.At(nodePos(d, root), "structure.type",
-				"this document is too large or nested too deeply to validate (over %d values or %d levels): split or simplify it", maxNodes, maxDepth))
+	emit := func(dg diag.Diagnostic, ok bool) {
+		if !ok {
+			return
 		}
-		err := def.Unify(c.ctx.BuildExpr(expr)).Validate(cue.Concrete(true))
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		if k := dg.String(); !seen[k] {
+			seen[k] = true
+			out = append(out, dg)
+		}
+	}
+	present := 0
+	forEachField(root, func(key string, v *yaml.Node) {
+		fn := tn.fields[key]
+		if fn == nil {
+			emit(c.diagnose(d, root, tn, kind, []string{key}, classUnknown))
+			return
+		}
+		if fn.required {
+			present++
+		}
+		if key != "kind" { // the kind chose the definition: it matches
+			c.checkField(d, root, tn, kind, key, v, emit)
+		}
+	})
+	if present < tn.nRequired {
+		for _, name := range tn.names {
+			if tn.fields[name].required {
+				if _, v := mapGet(root, name); v == nil {
+					emit(c.diagnose(d, root, tn, kind, []string{name}, classMissing))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// checkField validates the value of one top-level field against the
+// definition's constraint for it. A value that passed once (same kind,
+// field and canonical value) passes again without CUE: names differ from
+// document to document, but images, resources, LANs and mounts repeat.
+func (c *checker) checkField(d *config.Document, root *yaml.Node, tn *node, kind, key string, v *yaml.Node, emit func(diag.Diagnostic, bool)) {
+	c.canon = append(c.canon[:0], kind...)
+	c.canon = append(c.canon, 0)
+	c.canon = append(c.canon, key...)
+	c.canon = append(c.canon, 0)
+	c.canon = appendCanon(c.canon, v, 0)
+	if c.valid[string(c.canon)] {
+		return
+	}
+	fs := c.fields[kind][key]
+	c.conv.prune = nil
+	for round := range maxRounds {
+		expr := c.conv.convert(v, key)
+		if c.conv.tooBig {
+			emit(diag.At(nodePos(d, v), "structure.type",
+				"`%s` is too large or nested too deeply to validate (over %d values or %d levels): simplify it", key, maxNodes, maxDepth), true)
+			return
+		}
+		err := fs.Unify(c.ctx.BuildExpr(expr)).Validate(cue.Concrete(true))
 		if err == nil {
-			break
+			if round == 0 {
+				c.valid[string(c.canon)] = true
+			}
+			return
 		}
 		progressed := false
 		for _, e := range errors.Errors(err) {
 			labels := errLabels(e.Path(), kind)
+			if len(labels) == 0 || labels[0] != key {
+				// Every error of this unification lies under key; anything
+				// else would be a schema defect. Report it at the field.
+				labels = []string{key}
+			}
 			if c.pruned(labels) {
 				continue
 			}
 			cls := classify(e)
-			dg := c.diagnose(d, root, tn, kind, labels, cls)
-			if seen == nil {
-				seen = map[string]bool{}
-			}
-			if k := dg.String(); !seen[k] {
-				seen[k] = true
-				out = append(out, dg)
-			}
-			if cls == classMissing || len(labels) == 0 {
+			emit(c.diagnose(d, root, tn, kind, labels, cls))
+			if cls == classMissing {
 				continue // nothing there to take out
 			}
 			if c.conv.prune == nil {
@@ -113,10 +169,9 @@ func (c *checker) check(d *config.Document, out diag.List) diag.List {
 			}
 		}
 		if !progressed {
-			break
+			return
 		}
 	}
-	return out
 }
 
 // pruned reports whether labels is at or under a path already reported.
@@ -151,7 +206,8 @@ func errLabels(path []string, kind string) []string {
 }
 
 // diagnose builds the one diagnostic for an error at labels.
-func (c *checker) diagnose(d *config.Document, root *yaml.Node, tn *node, kind string, labels []string, cls errClass) diag.Diagnostic {
+// ok is false when an attribute says the error goes unreported.
+func (c *checker) diagnose(d *config.Document, root *yaml.Node, tn *node, kind string, labels []string, cls errClass) (_ diag.Diagnostic, ok bool) {
 	loc := locate(root, labels)
 	at, parent := tn.lookup(labels)
 
@@ -159,6 +215,11 @@ func (c *checker) diagnose(d *config.Document, root *yaml.Node, tn *node, kind s
 	if at != nil {
 		for _, a := range at.attrs {
 			if c.applies(a, cls, loc.node) {
+				if a.quiet != "" && loc.parent != nil && loc.parent.Kind == yaml.MappingNode {
+					if k, _ := mapGet(loc.parent, a.quiet); k != nil {
+						return diag.Diagnostic{}, false
+					}
+				}
 				rule, msg = a.id, a.msg
 				break
 			}
@@ -208,7 +269,7 @@ func (c *checker) diagnose(d *config.Document, root *yaml.Node, tn *node, kind s
 		field = kind
 	}
 	r := strings.NewReplacer("{field}", field, "{value}", value, "{key}", key, "{prefixes}", c.prefixes)
-	return diag.Diagnostic{Pos: pos, Rule: rule, Message: r.Replace(msg)}
+	return diag.Diagnostic{Pos: pos, Rule: rule, Message: r.Replace(msg)}, true
 }
 
 // applies reports whether attribute a speaks for an error of class cls on
@@ -251,6 +312,7 @@ func (c *checker) satisfies(def string, v *yaml.Node) bool {
 // location is where an error path lands in the YAML.
 type location struct {
 	node    *yaml.Node // the value at the path; nil when absent
+	parent  *yaml.Node // the node holding it; nil when absent
 	key     *yaml.Node // its mapping key, when the last step was a key
 	deepest *yaml.Node // the deepest node that exists along the path
 	field   string     // the path for messages: volumes[0].host
@@ -280,6 +342,7 @@ func locate(root *yaml.Node, labels []string) location {
 			}
 			b.WriteString(l)
 		}
+		loc.parent = n
 		n, loc.key = next, key
 		if n != nil {
 			loc.deepest = n

@@ -42,9 +42,11 @@ type converter struct {
 // unescaped; collisions would only merge two prune entries.
 func pathKey(labels []string) string { return strings.Join(labels, "\x00") }
 
-func (c *converter) convert(n *yaml.Node) ast.Expr {
+// convert converts n, found at path (the labels from the document root,
+// which prune entries are keyed by).
+func (c *converter) convert(n *yaml.Node, path ...string) ast.Expr {
 	c.nodes, c.tooBig = 0, false
-	c.path = c.path[:0]
+	c.path = append(c.path[:0], path...)
 	return c.expr(n, 0)
 }
 
@@ -85,10 +87,27 @@ func (c *converter) expr(n *yaml.Node, depth int) ast.Expr {
 
 func (c *converter) mapping(n *yaml.Node, depth int) ast.Expr {
 	fields := make([]ast.Decl, 0, len(n.Content)/2)
-	// Duplicate keys are reported by the loader; keeping only the first
-	// avoids a second, confusing "conflicting values" report here.
+	forEachField(n, func(key string, v *yaml.Node) {
+		if c.prune != nil {
+			c.path = append(c.path, key)
+			defer func() { c.path = c.path[:len(c.path)-1] }()
+			if c.prune[pathKey(c.path)] == pruneDrop {
+				return
+			}
+		}
+		// A quoted label: a key such as "#x" or "_x" stays a regular field
+		// and can never name a definition or a hidden field of the schema.
+		fields = append(fields, &ast.Field{Label: ast.NewString(key), Value: c.expr(v, depth+1)})
+	})
+	return &ast.StructLit{Elts: fields}
+}
+
+// forEachField calls fn for each key of a mapping in order, skipping
+// repeated keys: the loader reports duplicates, and keeping only the first
+// avoids a second, confusing "conflicting values" report here.
+func forEachField(n *yaml.Node, fn func(key string, v *yaml.Node)) {
 	var seen map[string]bool
-	if len(n.Content) > 16 {
+	if len(n.Content) > 32 {
 		seen = make(map[string]bool, len(n.Content)/2)
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -101,25 +120,8 @@ func (c *converter) mapping(n *yaml.Node, depth int) ast.Expr {
 		} else if dupBefore(n, i, key) {
 			continue
 		}
-		if c.prune != nil {
-			c.path = append(c.path, key)
-			drop := c.prune[pathKey(c.path)] == pruneDrop
-			var v ast.Expr
-			if !drop {
-				v = c.expr(n.Content[i+1], depth+1)
-			}
-			c.path = c.path[:len(c.path)-1]
-			if drop {
-				continue
-			}
-			fields = append(fields, &ast.Field{Label: ast.NewString(key), Value: v})
-			continue
-		}
-		// A quoted label: a key such as "#x" or "_x" stays a regular field
-		// and can never name a definition or a hidden field of the schema.
-		fields = append(fields, &ast.Field{Label: ast.NewString(key), Value: c.expr(n.Content[i+1], depth+1)})
+		fn(key, n.Content[i+1])
 	}
-	return &ast.StructLit{Elts: fields}
 }
 
 func dupBefore(n *yaml.Node, i int, key string) bool {
@@ -243,4 +245,38 @@ func valueText(n *yaml.Node) string {
 		return v
 	}
 	return strconv.Quote(v)
+}
+
+// appendCanon appends a canonical encoding of n to b: equal encodings mean
+// equal CUE values (tags resolved, first of duplicate keys, aliases
+// followed), so a field value that validated once needs no second run.
+// Lengths prefix every string, so no two trees share an encoding.
+func appendCanon(b []byte, n *yaml.Node, depth int) []byte {
+	n = deref(n)
+	if depth > maxDepth {
+		return append(b, '!')
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		b = append(b, '{')
+		forEachField(n, func(k string, v *yaml.Node) {
+			b = strconv.AppendInt(b, int64(len(k)), 10)
+			b = append(b, ':')
+			b = append(b, k...)
+			b = appendCanon(b, v, depth+1)
+		})
+		return append(b, '}')
+	case yaml.SequenceNode:
+		b = append(b, '[')
+		for _, e := range n.Content {
+			b = appendCanon(b, e, depth+1)
+		}
+		return append(b, ']')
+	case yaml.ScalarNode:
+		b = append(b, n.ShortTag()...)
+		b = strconv.AppendInt(b, int64(len(n.Value)), 10)
+		b = append(b, ':')
+		return append(b, n.Value...)
+	}
+	return append(b, '~')
 }

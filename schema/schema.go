@@ -122,9 +122,11 @@ type checker struct {
 	opts     Options
 	ctx      *cue.Context
 	schema   cue.Value
-	defs     map[string]cue.Value
-	prefixes string // for messages
+	fields   map[string]map[string]cue.Value // kind -> top-level field -> constraint
+	prefixes string                          // for messages
 	conv     converter
+	canon    []byte          // scratch for memo keys
+	valid    map[string]bool // memo: canonical field values that passed
 }
 
 func newChecker(t *table, opts Options) *checker {
@@ -136,9 +138,20 @@ func newChecker(t *table, opts Options) *checker {
 		digest = "@sha256:[0-9a-f]{64}$"
 	}
 	s = s.FillPath(cue.ParsePath("policy.imageDigest"), digest)
-	c := &checker{t: t, opts: opts, ctx: ctx, schema: s, defs: map[string]cue.Value{}}
+	c := &checker{t: t, opts: opts, ctx: ctx, schema: s,
+		fields: map[string]map[string]cue.Value{}, valid: map[string]bool{}}
 	for _, k := range allKinds {
-		c.defs[k] = s.LookupPath(cue.MakePath(cue.Def(k)))
+		fs := map[string]cue.Value{}
+		// Optional fields are not reachable by LookupPath; the iterator
+		// yields them with their constraints.
+		it, err := s.LookupPath(cue.MakePath(cue.Def(k))).Fields(cue.Optional(true))
+		if err != nil {
+			panic(fmt.Errorf("schema: definition #%s: %w", k, err)) // embedded: a build defect
+		}
+		for it.Next() {
+			fs[it.Selector().Unquoted()] = it.Value()
+		}
+		c.fields[k] = fs
 	}
 	c.prefixes = describePrefixes(opts.ImagePrefixes)
 	return c

@@ -17,7 +17,8 @@ type ruleAttr struct {
 	when   string // "" (failed constraint), "missing", "type" or "present"
 	ifDef  string // applies only when the value satisfies this definition
 	unless string // applies only when the value fails this definition
-	msg    string // template, see render
+	quiet  string // no diagnostic at all when the parent mapping has this key
+	msg    string // template, see diagnose
 }
 
 // node mirrors one position of a kind's definition: which fields exist
@@ -30,6 +31,10 @@ type node struct {
 	names  []string // field names, sorted, for suggestions
 	elem   *node    // list element or value of a [string]: pattern
 	attrs  []ruleAttr
+	// required is set on a field declared with `!`; nRequired counts the
+	// required fields of a struct.
+	required  bool
+	nRequired int
 }
 
 // table is the read-only rule table shared by all workers.
@@ -78,6 +83,9 @@ func buildTable() (*table, error) {
 
 var allKinds = slices.Concat(config.PlatformKinds, config.TenantKinds)
 
+// buildNode mirrors v. Elements of a list or map are judged by the
+// rules of the field that holds them (attrs passed down): the attribute on
+// `secrets` speaks for every secret in it.
 func buildNode(v cue.Value, attrs []ruleAttr, depth int) (*node, error) {
 	if depth > 20 {
 		return nil, fmt.Errorf("schema nests deeper than 20 levels at %s", v.Path())
@@ -104,12 +112,16 @@ func buildNode(v cue.Value, attrs []ruleAttr, depth int) (*node, error) {
 				return nil, err
 			}
 			name := sel.Unquoted()
+			c.required = sel.ConstraintType() == cue.RequiredConstraint
 			n.fields[name] = c
 			n.names = append(n.names, name)
+			if c.required {
+				n.nRequired++
+			}
 		}
 		slices.Sort(n.names)
 		if p := v.LookupPath(cue.MakePath(cue.AnyString)); p.Exists() {
-			e, err := buildNode(p, nil, depth+1)
+			e, err := buildNode(p, attrs, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -117,17 +129,12 @@ func buildNode(v cue.Value, attrs []ruleAttr, depth int) (*node, error) {
 		}
 	case cue.ListKind:
 		if p := v.LookupPath(cue.MakePath(cue.AnyIndex)); p.Exists() {
-			e, err := buildNode(p, nil, depth+1)
+			e, err := buildNode(p, attrs, depth+1)
 			if err != nil {
 				return nil, err
 			}
 			n.elem = e
 		}
-	}
-	// Elements of a list or map field are judged by the field's rules: the
-	// attribute on `secrets` speaks for every secret in it.
-	if n.elem != nil && len(n.elem.attrs) == 0 {
-		n.elem.attrs = attrs
 	}
 	return n, nil
 }
@@ -150,6 +157,8 @@ func parseAttrs(v cue.Value) ([]ruleAttr, error) {
 				r.ifDef = val
 			case k == "unless":
 				r.unless = val
+			case k == "quiet":
+				r.quiet = val
 			case k == "msg":
 				r.msg = val
 			default:
