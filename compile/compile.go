@@ -23,7 +23,19 @@ type Options struct {
 	// declared secret needs one: it goes into the spec hash so that a
 	// rotation recreates the apps that mount it.
 	SecretDigests map[string]string
+	// UnknownSecrets plans without the secret store (a pull-request check
+	// has no access to it): digests are the placeholder UnknownDigest and
+	// SecretsDir may be empty. Such a plan is for display only.
+	UnknownSecrets bool
 }
+
+// UnknownDigest stands for a secret digest compile was not given
+// (Options.UnknownSecrets).
+const UnknownDigest = "unknown"
+
+// unknownSecretsDir is the mount source shown when the store's location is
+// unknown; the source is not part of the spec hash.
+const unknownSecretsDir = "/moat-secret-store-unknown"
 
 // SharedScope is the middle element of the engine names of platform-owned
 // objects (<instance>.shared.<name>). A tenant of that name would make its

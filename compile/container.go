@@ -300,6 +300,9 @@ func (c *compiler) appMounts(t string, a *config.App, what string) ([]state.Moun
 	var digests map[string]string
 	if len(a.Secrets) > 0 {
 		digests = make(map[string]string, len(a.Secrets))
+		if c.opts.UnknownSecrets && c.opts.SecretsDir == "" {
+			c.opts.SecretsDir = unknownSecretsDir
+		}
 		if !path.IsAbs(c.opts.SecretsDir) {
 			c.errorf("%s: declares secrets but the secrets directory %q is not an absolute path", what, c.opts.SecretsDir)
 			ok = false
@@ -317,6 +320,9 @@ func (c *compiler) appMounts(t string, a *config.App, what string) ([]state.Moun
 			continue
 		}
 		dg, found := c.opts.SecretDigests[t+"/"+n]
+		if c.opts.UnknownSecrets {
+			dg, found = UnknownDigest, true
+		}
 		if !found || dg == "" {
 			c.errorf("%s: secret %q: %w", what, n, ErrMissingSecretDigest)
 			ok = false

@@ -133,7 +133,13 @@ func encodePart(e *encoder, part string, s *state.ContainerSpec) {
 			// encoding below then sorts mounts without ambiguity.
 			var me encoder
 			me.str(m.Type)
-			me.str(m.Source)
+			// A bind's source is the secret store's host path: where the
+			// host keeps its store, not what the config asks for. Left
+			// out so that a plan made elsewhere (a pull-request check
+			// with no store) computes the same hashes.
+			if m.Type != "bind" {
+				me.str(m.Source)
+			}
 			me.str(m.Target)
 			me.bool(m.ReadOnly)
 			ms[i] = string(me.buf)

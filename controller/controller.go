@@ -6,6 +6,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -27,6 +28,8 @@ type Target struct {
 	Repo     *config.Repo
 	Desired  *state.Desired
 	Revision string
+	// NoSecrets: compiled without the secret store; plans are display-only.
+	NoSecrets bool
 }
 
 // InvalidError carries the diagnostics of a revision that must not be
@@ -37,9 +40,19 @@ func (e *InvalidError) Error() string {
 	return fmt.Sprintf("the configuration is invalid (%d problems): %s", len(e.Diagnostics), e.Diagnostics.Err())
 }
 
-// Load validates the repository in fsys and compiles it. secretsDir is the
-// host's secret store (may be "" when no app uses secrets).
-func Load(fsys fs.FS, secretsDir string) (*Target, error) {
+// LoadOptions say where the host's secret store is.
+type LoadOptions struct {
+	// SecretsDir is the host's secret store (may be "" when no app uses
+	// secrets).
+	SecretsDir string
+	// NoSecrets compiles without the store, for plans that are only shown
+	// (pull-request checks): see compile.Options.UnknownSecrets.
+	NoSecrets bool
+}
+
+// Load validates the repository in fsys and compiles it.
+func Load(fsys fs.FS, opts LoadOptions) (*Target, error) {
+	secretsDir := opts.SecretsDir
 	repo, err := Validate(fsys)
 	if err != nil {
 		return nil, err
@@ -51,15 +64,17 @@ func Load(fsys fs.FS, secretsDir string) (*Target, error) {
 			return nil, fmt.Errorf("secret store: %w", err)
 		}
 	}
-	digests, err := secrets.Digests(secretsDir, repo)
+	var digests map[string]string
+	if !opts.NoSecrets {
+		if digests, err = secrets.Digests(secretsDir, repo); err != nil {
+			return nil, err
+		}
+	}
+	desired, err := compile.Compile(repo, compile.Options{SecretsDir: secretsDir, SecretDigests: digests, UnknownSecrets: opts.NoSecrets})
 	if err != nil {
 		return nil, err
 	}
-	desired, err := compile.Compile(repo, compile.Options{SecretsDir: secretsDir, SecretDigests: digests})
-	if err != nil {
-		return nil, err
-	}
-	return &Target{Repo: repo, Desired: desired, Revision: repo.Digest}, nil
+	return &Target{Repo: repo, Desired: desired, Revision: repo.Digest, NoSecrets: opts.NoSecrets}, nil
 }
 
 // Validate validates the repository in fsys; an invalid one is an
@@ -83,6 +98,7 @@ func Plan(t *Target, observed *state.Observed, opts PlanOptions) (*reconcile.Pla
 		EvictUnmanaged: opts.EvictUnmanaged,
 		PruneVolumes:   NeedVolumes(t.Repo),
 		Revision:       t.Revision,
+		UnknownSecrets: t.NoSecrets,
 	})
 }
 
@@ -100,6 +116,9 @@ type ApplyOptions struct {
 
 // Apply guards p against observed and executes it on eng.
 func Apply(ctx context.Context, eng engine.Engine, p *reconcile.Plan, observed *state.Observed, opts ApplyOptions) ([]apply.Result, error) {
+	if p.SecretsUnknown {
+		return nil, errors.New("this plan was made without the secret store (--no-secrets) and can only be shown; plan with --secrets DIR to apply")
+	}
 	if err := reconcile.Guard(p, observed, reconcile.GuardOptions{AllowMassDelete: opts.AllowMassDelete}); err != nil {
 		return nil, err
 	}

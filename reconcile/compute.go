@@ -20,6 +20,11 @@ type Options struct {
 	PruneVolumes bool
 	// Revision is the config revision, copied into Plan.Revision.
 	Revision string
+	// UnknownSecrets: the desired state was compiled without the secret
+	// store (compile.Options.UnknownSecrets), so a difference in the
+	// "secrets" part alone is not a change; the plan is marked and can
+	// only be shown, not applied.
+	UnknownSecrets bool
 }
 
 // DefaultStopTimeout (seconds) is used to remove a container whose spec is
@@ -76,7 +81,7 @@ func Compute(desired *state.Desired, observed *state.Observed, opts Options) (*P
 	c.foreign()
 	c.removals()
 	p := &Plan{Instance: desired.Instance, Revision: opts.Revision, Operations: c.ops,
-		Fingerprint: state.Fingerprint(observed)}
+		Fingerprint: state.Fingerprint(observed), SecretsUnknown: opts.UnknownSecrets}
 	if p.Operations == nil {
 		p.Operations = []Operation{}
 	}
@@ -374,7 +379,7 @@ func (c *computer) containers() error {
 
 		cause := ""
 		if have.Labels[state.LabelSpecHash] != hash {
-			cause = specCause(want.Labels[state.LabelSpecParts], have.Labels[state.LabelSpecParts])
+			cause = specCause(want.Labels[state.LabelSpecParts], have.Labels[state.LabelSpecParts], c.opts.UnknownSecrets)
 		} else if have.State == "dead" || have.State == "paused" {
 			cause = have.State
 		}
@@ -477,7 +482,10 @@ func onNetwork(spec *state.ContainerSpec, n string) int {
 // they do not tell (an older moat wrote other parts). Slices rather than
 // maps: a recreate of every container must stay cheap, and there are only
 // a handful of parts.
-func specCause(want, have string) string {
+//
+// With unknownSecrets a changed "secrets" part is not a change (its digest
+// is a placeholder): only the other parts count, and none means no cause.
+func specCause(want, have string, unknownSecrets bool) string {
 	w, h := parseParts(want), parseParts(have)
 	if w == nil || h == nil {
 		return "spec changed"
@@ -491,6 +499,12 @@ func specCause(want, have string) string {
 	for _, kv := range h {
 		if _, ok := lookup(w, kv[0]); !ok {
 			diff = append(diff, kv[0])
+		}
+	}
+	if unknownSecrets {
+		diff = slices.DeleteFunc(diff, func(p string) bool { return p == "secrets" })
+		if len(diff) == 0 {
+			return ""
 		}
 	}
 	if len(diff) == 0 {

@@ -329,8 +329,19 @@ func TestSpecCause(t *testing.T) {
 		{"env=1", "garbage", "spec changed"},
 		{"env=1", "env=1", "spec changed"},
 	} {
-		if got := specCause(tc.want, tc.have); got != tc.cause {
+		if got := specCause(tc.want, tc.have, false); got != tc.cause {
 			t.Errorf("specCause(%q, %q) = %q, want %q", tc.want, tc.have, got, tc.cause)
+		}
+	}
+	// Planned without the secret store: the secrets part alone is no
+	// change; with others it is left out of the cause.
+	for _, tc := range []struct{ want, have, cause string }{
+		{"env=1,secrets=2", "env=1,secrets=9", ""},
+		{"env=1,secrets=2", "env=8,secrets=9", "spec changed: env"},
+		{"env=1", "", "spec changed"},
+	} {
+		if got := specCause(tc.want, tc.have, true); got != tc.cause {
+			t.Errorf("specCause(%q, %q, unknown secrets) = %q, want %q", tc.want, tc.have, got, tc.cause)
 		}
 	}
 }

@@ -98,8 +98,12 @@ type Plan struct {
 	// Fingerprint identifies the observed state the plan was computed
 	// from (state.Fingerprint); applying a saved plan refuses when the live
 	// fingerprint differs.
-	Fingerprint string      `json:"fingerprint"`
-	Operations  []Operation `json:"operations"`
+	Fingerprint string `json:"fingerprint"`
+	// SecretsUnknown marks a plan made without the secret store (a
+	// pull-request check): secret rotations are invisible to it, and apply
+	// refuses it.
+	SecretsUnknown bool        `json:"secrets_unknown,omitempty"`
+	Operations     []Operation `json:"operations"`
 }
 
 // Empty reports whether the plan changes nothing (reports do not count).

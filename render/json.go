@@ -16,23 +16,25 @@ const FormatVersion = "1"
 
 // planFile is the JSON plan document and the saved-plan file.
 type planFile struct {
-	FormatVersion string                `json:"format_version"`
-	Instance      string                `json:"instance"`
-	Revision      string                `json:"revision"`
-	Fingerprint   string                `json:"fingerprint"`
-	Summary       reconcile.Summary     `json:"summary"`
-	Operations    []reconcile.Operation `json:"operations"`
+	FormatVersion  string                `json:"format_version"`
+	Instance       string                `json:"instance"`
+	Revision       string                `json:"revision"`
+	Fingerprint    string                `json:"fingerprint"`
+	SecretsUnknown bool                  `json:"secrets_unknown,omitempty"`
+	Summary        reconcile.Summary     `json:"summary"`
+	Operations     []reconcile.Operation `json:"operations"`
 }
 
 // JSON writes the plan in the versioned format, indented, one document.
 func JSON(w io.Writer, p *reconcile.Plan) error {
 	f := planFile{
-		FormatVersion: FormatVersion,
-		Instance:      p.Instance,
-		Revision:      p.Revision,
-		Fingerprint:   p.Fingerprint,
-		Summary:       p.Summary(),
-		Operations:    p.Operations,
+		FormatVersion:  FormatVersion,
+		Instance:       p.Instance,
+		Revision:       p.Revision,
+		Fingerprint:    p.Fingerprint,
+		SecretsUnknown: p.SecretsUnknown,
+		Summary:        p.Summary(),
+		Operations:     p.Operations,
 	}
 	if f.Operations == nil {
 		f.Operations = []reconcile.Operation{}
@@ -84,7 +86,7 @@ func ReadPlan(r io.Reader) (*reconcile.Plan, error) {
 	if dec.More() {
 		return nil, errors.New("read plan: trailing data after the plan")
 	}
-	p := &reconcile.Plan{Instance: f.Instance, Revision: f.Revision, Fingerprint: f.Fingerprint, Operations: f.Operations}
+	p := &reconcile.Plan{Instance: f.Instance, Revision: f.Revision, Fingerprint: f.Fingerprint, SecretsUnknown: f.SecretsUnknown, Operations: f.Operations}
 	if p.Operations == nil {
 		p.Operations = []reconcile.Operation{}
 	}

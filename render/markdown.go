@@ -26,6 +26,9 @@ func Markdown(w io.Writer, p *reconcile.Plan) error {
 	ew.printf("\n\n")
 	if len(p.Operations) == 0 {
 		ew.printf("**No changes.** Live state matches the configuration.\n")
+		if note := secretsNote(p); note != "" {
+			ew.printf("\n> %s", note)
+		}
 		return ew.err
 	}
 	if p.Empty() {
@@ -73,6 +76,9 @@ func Markdown(w io.Writer, p *reconcile.Plan) error {
 	}
 	if rest := len(p.Operations) - rows; rest > 0 {
 		ew.printf("\n_… and %d more operations: see the job log or `moat plan -o json`._\n", rest)
+	}
+	if note := secretsNote(p); note != "" {
+		ew.printf("\n> %s", note)
 	}
 	if p.Fingerprint != "" {
 		ew.printf("\n<sub>Live state fingerprint `%s`.</sub>\n", code(p.Fingerprint))

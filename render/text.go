@@ -36,6 +36,7 @@ func Text(w io.Writer, p *reconcile.Plan) error {
 	s := p.Summary()
 	if len(p.Operations) == 0 {
 		ew.printf("No changes. Live state matches the configuration.\n")
+		ew.printf("%s", secretsNote(p))
 		return ew.err
 	}
 	used := map[reconcile.Action]bool{}
@@ -63,7 +64,17 @@ func Text(w io.Writer, p *reconcile.Plan) error {
 	} else {
 		ew.printf("Plan: %d to create, %d to recreate, %d to update, %d to remove.\n", s.Create, s.Recreate, s.Update, s.Remove)
 	}
+	ew.printf("%s", secretsNote(p))
 	return ew.err
+}
+
+// secretsNote warns that a plan made without the secret store cannot show
+// secret rotations and cannot be applied; "" otherwise.
+func secretsNote(p *reconcile.Plan) string {
+	if !p.SecretsUnknown {
+		return ""
+	}
+	return "Note: planned without the secret store (--no-secrets): secret rotations are not shown, and this plan cannot be applied.\n"
 }
 
 // table writes the operations that keep passes, aligned in columns.

@@ -8,38 +8,56 @@
 //
 //  1. Its kind is read from the yaml.Node; a missing or unknown kind is
 //     reported (structure.kind) and the document goes no further.
-//  2. The yaml.Node is converted straight to a CUE AST (no text round trip;
-//     scalars typed by the tag yaml.v3 resolved, keys always quoted labels
-//     so a key can never name a definition or hidden field), built in the
-//     worker's cue.Context, unified with the closed definition #<Kind> and
-//     validated concretely.
-//  3. Every CUE error is mapped to one diagnostic. The error's path is
-//     walked down the yaml.Node to find the exact line and column: the key
-//     for an unknown field, the value for a bad value, the mapping for a
-//     missing field. This is exact and needs no token.File or offsets,
-//     since yaml.v3 already recorded every node's position.
-//  4. The rule id and message come from @rule attributes beside the
+//  2. The document root is checked in Go against a table read once per
+//     process from the CUE definitions: unknown top-level fields
+//     (closedness) and missing required fields.
+//  3. Each top-level field's value is converted straight to a CUE AST (no
+//     text round trip; scalars typed by the tag yaml.v3 resolved; keys
+//     always quoted labels, so a key can never name a definition or a
+//     hidden field), built in the worker's cue.Context, unified with that
+//     field's constraint in the closed definition #<Kind> and validated
+//     concretely. Nested structs stay closed, so CUE reports unknown and
+//     missing fields below the root.
+//  4. Every CUE error is mapped to one diagnostic. Its path is walked down
+//     the yaml.Node to find the exact line and column: the key for an
+//     unknown field, the value for a bad value, the mapping that lacks a
+//     missing field. This is exact and needs neither a token.File nor
+//     offsets, since yaml.v3 already recorded every node's position.
+//  5. The rule id and message come from @rule attributes beside the
 //     constraint in moat.cue (see the comment at its top), read once per
-//     process into a Go table. CUE's raw messages are never shown.
+//     process into the same table. CUE's raw messages are never shown.
+//
+// # Why per field, and the memo
+//
+// Unifying a whole App with #App costs about 150µs, most of it spent on
+// the definition's two dozen optional fields whatever the document holds.
+// Per field, the cost follows what the document holds, and a field value
+// that already passed (same kind, field and canonical value: see
+// appendCanon) passes again without CUE. In a real repository names and
+// env differ per app, but images, resources, LANs, uses and mounts repeat,
+// so most fields hit the memo. The memo lives in one worker for one Check
+// call. The price: a top-level field's constraint must not refer to a
+// sibling top-level field (cross-field rules go inside a nested struct,
+// like #Mount, or into package policy). moat.cue says so at its top.
 //
 // # Re-validation rounds
 //
 // CUE stops reporting closedness ("field not allowed") and required-field
-// errors for a struct once a field in it has a value error, and reports
-// only one error per failed disjunct set. To still give every diagnostic
-// at once, a document with errors is validated again with each offending
-// value replaced by _ (or an unknown field dropped), until a round finds
-// nothing new (at most maxRounds). Valid documents take one round; list
-// indices never shift because elements are replaced, not removed. Errors
-// at or under a replaced path are ignored, so nothing is reported twice.
+// errors inside a struct once a field in it has a value error. To still
+// give every diagnostic at once, a field with errors is validated again
+// with each offending value replaced by _ (or an unknown field dropped),
+// until a round finds nothing new (at most maxRounds). Valid values take
+// one round; list indices never shift because elements are replaced, not
+// removed. Errors at or under a replaced path are ignored, so nothing is
+// reported twice.
 //
 // # Concurrency and memory
 //
 // Check runs Options.Workers goroutines. Each creates its own cue.Context
 // inside Check and compiles the schema once: a context is not safe for
 // concurrent use, and it interns every label it ever saw, so a context kept
-// across calls would grow with every revision validated. The contexts die
-// with the call (see TestHeapStable).
+// across calls would grow with every revision validated. The contexts and
+// memos die with the call (see TestHeapStable).
 package schema
 
 import (

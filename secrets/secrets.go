@@ -42,7 +42,7 @@ func Digests(dir string, repo *config.Repo) (map[string]string, error) {
 		return map[string]string{}, nil
 	}
 	if dir == "" {
-		return nil, fmt.Errorf("the config uses %d secret(s) but no secret store was given: pass --secrets DIR", len(need))
+		return nil, fmt.Errorf("the config uses %d secret(s) but no secret store was given: pass --secrets DIR (or, for a plan that is only shown, --no-secrets)", len(need))
 	}
 	key, err := loadKey(dir)
 	if err != nil {

@@ -34,7 +34,7 @@ A plan that would remove more than half of the managed containers, or
 every container of a tenant, is refused without --allow-mass-delete.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			t, err := loadTarget(c, args, f.secrets)
+			t, err := loadTarget(c, args, controller.LoadOptions{SecretsDir: f.secrets})
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -37,9 +38,15 @@ func withCode(code int, err error) error { return &exitErr{code: code, err: err}
 func main() { os.Exit(run(os.Args[1:])) }
 
 // run is main without os.Exit, so testscript can call it in-process.
-func run(args []string) int {
+func run(args []string) int { return execute(args, os.Stdout, os.Stderr) }
+
+// execute runs one command line with the given outputs and returns the
+// exit code.
+func execute(args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -47,11 +54,11 @@ func run(args []string) int {
 	var ee *exitErr
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "moat:", ee.err)
+			fmt.Fprintln(stderr, "moat:", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "moat:", err)
+	fmt.Fprintln(stderr, "moat:", err)
 	return exitError
 }
 

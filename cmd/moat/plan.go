@@ -20,6 +20,7 @@ import (
 type planFlags struct {
 	live           string
 	secrets        string
+	noSecrets      bool
 	evictUnmanaged bool
 	stats          bool
 }
@@ -29,6 +30,9 @@ func (f *planFlags) register(c *cobra.Command, withLive bool) {
 		c.Flags().StringVar(&f.live, "live", "docker", `live state: "docker" (the local engine) or a snapshot file from "moat state export"`)
 	}
 	c.Flags().StringVar(&f.secrets, "secrets", "", "the host's secret store: DIR/<tenant>/<secret>")
+	if withLive {
+		c.Flags().BoolVar(&f.noSecrets, "no-secrets", false, "plan without the secret store (pull-request checks): rotations not shown, plan not applicable")
+	}
 	c.Flags().BoolVar(&f.evictUnmanaged, "evict-unmanaged", false, "disconnect containers moat did not create from tenant LANs (default: report them)")
 	c.Flags().BoolVar(&f.stats, "stats", false, "print the number of engine API calls to stderr")
 }
@@ -53,7 +57,10 @@ changes, 1 error, 2 changes present.`,
 			if err := checkFormat(format, "text", "json", "markdown"); err != nil {
 				return withCode(exitInvalid, err)
 			}
-			t, err := loadTarget(c, args, f.secrets)
+			if f.noSecrets && f.secrets != "" {
+				return withCode(exitInvalid, errors.New("--secrets and --no-secrets exclude each other"))
+			}
+			t, err := loadTarget(c, args, controller.LoadOptions{SecretsDir: f.secrets, NoSecrets: f.noSecrets})
 			if err != nil {
 				return err
 			}
@@ -96,12 +103,12 @@ changes, 1 error, 2 changes present.`,
 
 // loadTarget validates and compiles the config; invalid config prints its
 // diagnostics to stderr and exits 1.
-func loadTarget(c *cobra.Command, args []string, secretsDir string) (*controller.Target, error) {
+func loadTarget(c *cobra.Command, args []string, opts controller.LoadOptions) (*controller.Target, error) {
 	dir, err := repoDir(args)
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
 	}
-	t, err := controller.Load(os.DirFS(dir), secretsDir)
+	t, err := controller.Load(os.DirFS(dir), opts)
 	if err := invalid(c, dir, err); err != nil {
 		return nil, err
 	}
