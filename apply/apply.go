@@ -195,11 +195,17 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		if op.ContainerSpec == nil {
 			return Failed, fmt.Errorf("%s: no container spec", op.ID)
 		}
+		if err := ensureVolumes(ctx, eng, op); err != nil {
+			return Failed, err
+		}
 		_, err := eng.CreateContainer(ctx, *op.ContainerSpec)
 		return Created, err
 	case reconcile.VerbRecreate:
 		if op.ContainerSpec == nil {
 			return Failed, fmt.Errorf("%s: no container spec", op.ID)
+		}
+		if err := ensureVolumes(ctx, eng, op); err != nil {
+			return Failed, err
 		}
 		if err := eng.RemoveContainer(ctx, liveRef(op), op.StopTimeout); err != nil {
 			return Failed, err
@@ -218,6 +224,17 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		return Reported, nil
 	}
 	return Failed, fmt.Errorf("%s: unknown verb %q", op.ID, op.Verb)
+}
+
+// ensureVolumes creates the volumes a container create carries (when the
+// snapshot did not list volumes); creating an existing one is a no-op.
+func ensureVolumes(ctx context.Context, eng engine.Engine, op *reconcile.Operation) error {
+	for _, v := range op.EnsureVolumes {
+		if err := eng.CreateVolume(ctx, v); err != nil {
+			return fmt.Errorf("ensure volume %s: %w", v.Name, err)
+		}
+	}
+	return nil
 }
 
 // liveRef is the engine reference of the live object: its id when the plan

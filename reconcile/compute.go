@@ -33,10 +33,9 @@ const DefaultStopTimeout = 10
 
 // Causes shared by several places and by tests.
 const (
-	causeMissing  = "missing"
-	causeGone     = "no longer in config"
-	causeStray    = "attached to a network it must not be on"
-	causeUnlisted = "mounted by a container being (re)created; volumes were not listed"
+	causeMissing = "missing"
+	causeGone    = "no longer in config"
+	causeStray   = "attached to a network it must not be on"
 )
 
 // Compute returns the plan that turns observed into desired. It is pure and
@@ -295,7 +294,10 @@ func networkDiff(want *state.NetworkSpec, have *state.Network) string {
 
 // volumes emits creates of missing volumes and, with PruneVolumes, removals
 // (their dependencies are filled in by removals). Without a volume list
-// creates are emitted on demand by ensureVolume.
+// (the no-op path stays at one container and one network list) there are
+// no volume operations: a container create or recreate carries the specs
+// of its volumes in EnsureVolumes, and the executor creates them first
+// (idempotent), so the plan does not show as new what may well exist.
 func (c *computer) volumes() {
 	c.volCreate = map[string]string{}
 	if c.oVol == nil {
@@ -316,24 +318,17 @@ func volumeOp(v *state.VolumeSpec, cause string) Operation {
 	}
 }
 
-// ensureVolume returns the ID of the op creating volume name, emitting an
-// idempotent create when volumes were not listed ("" when none is needed).
-func (c *computer) ensureVolume(name string) string {
-	if id, ok := c.volCreate[name]; ok || c.oVol != nil {
-		return id
-	}
-	id := c.add(volumeOp(c.dVol[name], causeUnlisted))
-	c.volCreate[name] = id
-	return id
-}
-
 // createDeps are what a container create or recreate waits for: the
-// creates of its networks and volumes.
-func (c *computer) createDeps(spec *state.ContainerSpec) ([]string, error) {
-	var deps []string
+// creates of its networks and volumes; and, when volumes were not listed,
+// the volumes it must ensure itself.
+func (c *computer) createDeps(spec *state.ContainerSpec) ([]string, []state.VolumeSpec, error) {
+	var (
+		deps   []string
+		ensure []state.VolumeSpec
+	)
 	for _, ep := range spec.Networks {
 		if c.dNet[ep.Network] == nil {
-			return nil, fmt.Errorf("reconcile: container %s is on network %s, which is not in the desired state", spec.Name, ep.Network)
+			return nil, nil, fmt.Errorf("reconcile: container %s is on network %s, which is not in the desired state", spec.Name, ep.Network)
 		}
 		if id := c.netCreate[ep.Network]; id != "" {
 			deps = append(deps, id)
@@ -344,13 +339,15 @@ func (c *computer) createDeps(spec *state.ContainerSpec) ([]string, error) {
 			continue
 		}
 		if c.dVol[m.Source] == nil {
-			return nil, fmt.Errorf("reconcile: container %s mounts volume %s, which is not in the desired state", spec.Name, m.Source)
+			return nil, nil, fmt.Errorf("reconcile: container %s mounts volume %s, which is not in the desired state", spec.Name, m.Source)
 		}
-		if id := c.ensureVolume(m.Source); id != "" {
+		if c.oVol == nil {
+			ensure = append(ensure, *c.dVol[m.Source])
+		} else if id := c.volCreate[m.Source]; id != "" {
 			deps = append(deps, id)
 		}
 	}
-	return deps, nil
+	return deps, ensure, nil
 }
 
 // containers emits the ops for every desired container: create when
@@ -367,13 +364,13 @@ func (c *computer) containers() error {
 		tenant := want.Labels[state.LabelTenant]
 		have := c.oCon[want.Name]
 		if have == nil {
-			deps, err := c.createDeps(want)
+			deps, ensure, err := c.createDeps(want)
 			if err != nil {
 				return err
 			}
 			spec := *want
 			c.add(Operation{Resource: res, Action: Create, Verb: VerbCreate, Cause: causeMissing,
-				Tenant: tenant, ContainerSpec: &spec, DependsOn: deps})
+				Tenant: tenant, ContainerSpec: &spec, EnsureVolumes: ensure, DependsOn: deps})
 			continue
 		}
 
@@ -384,7 +381,7 @@ func (c *computer) containers() error {
 			cause = have.State
 		}
 		if cause != "" {
-			deps, err := c.createDeps(want)
+			deps, ensure, err := c.createDeps(want)
 			if err != nil {
 				return err
 			}
@@ -394,7 +391,7 @@ func (c *computer) containers() error {
 				timeout = DefaultStopTimeout
 			}
 			id := c.add(Operation{Resource: res, Action: Replace, Verb: VerbRecreate, Cause: cause,
-				Tenant: tenant, LiveID: have.ID, ContainerSpec: &spec, StopTimeout: timeout, DependsOn: deps})
+				Tenant: tenant, LiveID: have.ID, ContainerSpec: &spec, EnsureVolumes: ensure, StopTimeout: timeout, DependsOn: deps})
 			c.gone = append(c.gone, id)
 			// The old container leaves every network with the recreate,
 			// except a network being replaced that the new one is on too:

@@ -84,6 +84,9 @@ type Operation struct {
 	NetworkSpec   *state.NetworkSpec   `json:"networkSpec,omitempty"`
 	VolumeSpec    *state.VolumeSpec    `json:"volumeSpec,omitempty"`
 	ContainerSpec *state.ContainerSpec `json:"containerSpec,omitempty"`
+	// EnsureVolumes are created (idempotently) before a container create
+	// or recreate when the snapshot did not list volumes.
+	EnsureVolumes []state.VolumeSpec `json:"ensureVolumes,omitempty"`
 	// StopTimeout for removals, seconds.
 	StopTimeout int `json:"stopTimeout,omitempty"`
 	// DependsOn lists operation IDs that must finish first.

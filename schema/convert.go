@@ -32,9 +32,9 @@ const (
 // round trip. Positions are not attached: diagnostics are placed by walking
 // the yaml.Node along the CUE error path (see locate), which is exact.
 type converter struct {
-	prune map[string]pruneAction // by pathKey; nil in the first round
-	path  []string               // current path, kept only when prune != nil
-	nodes int
+	prune  map[string]pruneAction // by pathKey; nil in the first round
+	path   []string               // current path, kept only when prune != nil
+	nodes  int
 	tooBig bool
 }
 
@@ -222,7 +222,7 @@ func kindWord(n *yaml.Node) string {
 		case "!!int":
 			return "an integer"
 		case "!!float":
-			return "a number"
+			return "a decimal number"
 		}
 		return "a string"
 	}
