@@ -274,7 +274,7 @@ func Fingerprint(obs *Observed) string {
 		obs = &Observed{}
 	}
 	h := sha256.New()
-	fw := fpWriter{h: h}
+	fw := &fpWriter{h: h, buf: make([]byte, 0, 40<<10)}
 	fw.str("moat-fingerprint-v1")
 
 	nets := slices.Clone(obs.Networks)
@@ -325,23 +325,37 @@ func Fingerprint(obs *Observed) string {
 		fw.str(v.Name)
 		fw.labels(v.Labels)
 	}
+	fw.flush()
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-type fpWriter struct{ h hash.Hash }
-
-func (w fpWriter) num(n int) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	w.h.Write(b[:])
+// fpWriter encodes into a buffer that it hands to the hash in large
+// chunks, and reuses one key slice: the fingerprint of 10,000 containers
+// is computed on every plan, so it must not allocate per field.
+type fpWriter struct {
+	h    hash.Hash
+	buf  []byte
+	keys []string
 }
 
-func (w fpWriter) str(s string) {
+func (w *fpWriter) num(n int) {
+	w.buf = binary.BigEndian.AppendUint64(w.buf, uint64(n))
+	if len(w.buf) >= 32<<10 {
+		w.flush()
+	}
+}
+
+func (w *fpWriter) str(s string) {
 	w.num(len(s))
-	io.WriteString(w.h, s)
+	w.buf = append(w.buf, s...)
 }
 
-func (w fpWriter) bool(b bool) {
+func (w *fpWriter) flush() {
+	w.h.Write(w.buf)
+	w.buf = w.buf[:0]
+}
+
+func (w *fpWriter) bool(b bool) {
 	if b {
 		w.num(1)
 	} else {
@@ -351,14 +365,14 @@ func (w fpWriter) bool(b bool) {
 
 // labels hashes a map in key order; nil and empty hash the same, as the
 // JSON form (omitempty) cannot tell them apart either.
-func (w fpWriter) labels(m map[string]string) {
-	keys := make([]string, 0, len(m))
+func (w *fpWriter) labels(m map[string]string) {
+	w.keys = w.keys[:0]
 	for k := range m {
-		keys = append(keys, k)
+		w.keys = append(w.keys, k)
 	}
-	slices.Sort(keys)
-	w.num(len(keys))
-	for _, k := range keys {
+	slices.Sort(w.keys)
+	w.num(len(w.keys))
+	for _, k := range w.keys {
 		w.str(k)
 		w.str(m[k])
 	}
