@@ -133,7 +133,7 @@ func (c *checker) checkField(d *config.Document, root *yaml.Node, tn *node, kind
 				"`%s` is too large or nested too deeply to validate (over %d values or %d levels): simplify it", key, maxNodes, maxDepth), true)
 			return
 		}
-		err := fs.Unify(c.ctx.BuildExpr(expr)).Validate(cue.Concrete(true))
+		err := fs.FillPath(cue.Path{}, expr).Validate(cue.Concrete(true))
 		if err == nil {
 			if round == 0 {
 				c.valid[string(c.canon)] = true
@@ -306,7 +306,7 @@ func (c *checker) satisfies(def string, v *yaml.Node) bool {
 	if conv.tooBig {
 		return false
 	}
-	return c.schema.LookupPath(cue.ParsePath(def)).Unify(c.ctx.BuildExpr(x)).Validate(cue.Concrete(true)) == nil
+	return c.schema.LookupPath(cue.ParsePath(def)).FillPath(cue.Path{}, x).Validate(cue.Concrete(true)) == nil
 }
 
 // location is where an error path lands in the YAML.

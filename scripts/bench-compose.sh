@@ -23,7 +23,7 @@
 # com.docker.compose.project=RUN, addresses from 10.241.0.0/16). A trap on
 # EXIT removes exactly those, by label, and nothing else.
 #
-# Knobs (environment): REPS_FIRST (3), REPS_NOOP (5), REPS_CHANGE (3),
+# Knobs (environment): REPS_FIRST (5), REPS_NOOP (5), REPS_CHANGE (3),
 # BENCH_TENANTS (5), BENCH_APPS (10), BENCH_MOAT_PARALLEL ("": extra rows
 # for the first apply with moat apply --parallel N for each N listed, e.g.
 # "1 8 16"), BENCH_GO (1: also run the pure Compute benchmark),
@@ -35,7 +35,7 @@ cd "$ROOT"
 MOAT="$ROOT/bin/moat"
 WORKLOAD="$ROOT/scripts/bench/workload.sh"
 
-REPS_FIRST=${REPS_FIRST:-3}
+REPS_FIRST=${REPS_FIRST:-5}
 REPS_NOOP=${REPS_NOOP:-5}
 REPS_CHANGE=${REPS_CHANGE:-3}
 TENANTS=${BENCH_TENANTS:-5}
@@ -250,7 +250,9 @@ counted() {
 	fi
 	sleep 0.2 # the proxy logs before forwarding; nothing is in flight now
 	CALLS=$(grep -c . "$PROXY_LOG" || true)
-	sort "$PROXY_LOG" | uniq -c | sort -rn >"$WORK/$name.calls"
+	# count, endpoint, summed and mean latency as the client saw it
+	awk '{k=$1" "$2; n[k]++; t[k]+=$3} END {for (k in n) printf "%5d  %-34s %8.3f s %8.1f ms\n", n[k], k, t[k]/1e6, t[k]/n[k]/1e3}' "$PROXY_LOG" |
+		sort -k4,4rn >"$WORK/$name.calls"
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -261,7 +263,7 @@ OTHER_CONTAINERS=$(docker ps -q | grep -c . || true)
 log "1/3 first apply of $CONTAINERS containers and $NETWORKS networks, $REPS_FIRST repetitions each (torn down in between)"
 first_moat=() first_compose=() first_moat_calls=""
 declare -A first_sweep=()
-for ((r = 1; r <= REPS_FIRST; r++)); do
+first_moat_run() {
 	teardown
 	timed first-moat moat apply "$REPO" --stats
 	((T_RC == 0)) || fail_with first-moat "moat apply failed"
@@ -269,15 +271,26 @@ for ((r = 1; r <= REPS_FIRST; r++)); do
 	first_moat_calls=$(stats_total "$WORK/first-moat.err")
 	expect_running moat
 	expect_converged
-	log "  moat apply            #$r  $(secs "$T_US") s"
-
+	log "  moat apply            #$1  $(secs "$T_US") s"
+}
+first_compose_run() {
 	teardown
 	timed first-compose compose up -d
 	((T_RC == 0)) || fail_with first-compose "docker-compose up -d failed"
 	first_compose+=("$T_US")
 	expect_running compose
-	log "  docker-compose up -d  #$r  $(secs "$T_US") s"
-
+	log "  docker-compose up -d  #$1  $(secs "$T_US") s"
+}
+for ((r = 1; r <= REPS_FIRST; r++)); do
+	# Alternate which tool goes first, so that a drift in the machine's
+	# load does not favour one of them.
+	if ((r % 2)); then
+		first_moat_run "$r"
+		first_compose_run "$r"
+	else
+		first_compose_run "$r"
+		first_moat_run "$r"
+	fi
 	for p in $MOAT_PARALLEL_SWEEP; do
 		teardown
 		timed first-moat-p moat apply "$REPO" --parallel "$p"
@@ -287,7 +300,11 @@ for ((r = 1; r <= REPS_FIRST; r++)); do
 		log "  moat apply --parallel $p  #$r  $(secs "$T_US") s"
 	done
 done
-# compose's API calls for a first apply, from empty, through the proxy.
+# Where the time of a first apply goes: each tool once more, untimed,
+# through the counting proxy (calls and their latency by endpoint).
+teardown
+counted first-moat-count "$MOAT" apply "$REPO"
+expect_running moat
 teardown
 counted first-compose-count compose up -d
 first_compose_calls=$CALLS
@@ -457,11 +474,17 @@ for row in "${calls[@]}"; do
 done
 if [[ -n "$PROXY_PID" ]]; then
 	echo
-	echo "docker-compose's no-op \`up -d\`, by endpoint (counting proxy):"
-	echo
-	echo '```'
-	head -12 "$WORK/noop-compose-count.calls"
-	echo '```'
+	echo "Engine API calls by endpoint (counting proxy; count, summed and mean latency as the client waited for it, costliest first; calls run concurrently, so the sums exceed the wall time):"
+	for pair in "first-moat-count|first apply, moat apply" "first-compose-count|first apply, docker-compose up -d" \
+		"noop-compose-count|no-op, docker-compose up -d" "change-compose-count|one-container change, docker-compose up -d -t 0"; do
+		IFS='|' read -r f title <<<"$pair"
+		echo
+		echo "$title:"
+		echo
+		echo '```'
+		head -10 "$WORK/$f.calls"
+		echo '```'
+	done
 fi
 if [[ -n "$compute_lines" ]]; then
 	echo

@@ -8,10 +8,12 @@
 //	DOCKER_HOST=unix:///tmp/x.sock docker-compose up -d
 //	wc -l < calls.txt
 //
-// Every request is forwarded unchanged to the upstream socket and one line
-// "METHOD /path/pattern" is appended to the log (API version prefix and
-// query dropped, object ids and names replaced by {id}), the same patterns
-// moat --stats prints. It is not part of moat (build tag ignore).
+// Every request is forwarded unchanged to the upstream socket and, when it
+// is answered, one line "METHOD /path/pattern MICROSECONDS" is appended to
+// the log: the API version prefix and the query dropped, object ids and
+// names replaced by {id} (the patterns moat --stats prints), and the time
+// from the request to the end of the response, as the client waits for
+// it. It is not part of moat (build tag ignore).
 package main
 
 import (
@@ -30,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 var versionPrefix = regexp.MustCompile(`^/v[0-9]+\.[0-9]+`)
@@ -82,11 +85,13 @@ func main() {
 	}
 	proxy.FlushInterval = -1 // stream (events, logs) as they come
 	handler := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		proxy.ServeHTTP(rw, r)
+		took := time.Since(start)
 		mu.Lock()
-		fmt.Fprintf(w, "%s %s\n", r.Method, pattern(r.URL.Path))
+		fmt.Fprintf(w, "%s %s %d\n", r.Method, pattern(r.URL.Path), took.Microseconds())
 		w.Flush()
 		mu.Unlock()
-		proxy.ServeHTTP(rw, r)
 	})
 
 	_ = os.Remove(*listen)
