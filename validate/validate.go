@@ -37,8 +37,20 @@ func Run(fsys fs.FS, opts Options) (*config.Repo, diag.List) {
 		sopts.ImagePrefixes = repo.Platform.Policy.Images
 		sopts.RequireDigest = repo.Platform.Policy.RequireDigest
 	}
-	ds = append(ds, schema.Check(docs, sopts)...)
-	ds = append(ds, policy.Check(repo)...)
+	sd := schema.Check(docs, sopts)
+	ds = append(ds, sd...)
+	// One finding per place: where the schema already refused a value
+	// (capAdd: [SYS_ADMIN]), a Go rule about the same value (no platform
+	// exception for it) would only repeat the problem.
+	seen := make(map[diag.Pos]bool, len(sd))
+	for _, d := range sd {
+		seen[d.Pos] = true
+	}
+	for _, d := range policy.Check(repo) {
+		if !seen[d.Pos] {
+			ds = append(ds, d)
+		}
+	}
 	return repo, ds.Sort()
 }
 
