@@ -28,9 +28,10 @@ test: lint images ## Every test: lint, unit, CLI scripts, real engine (needs doc
 test-unit: ## Tests that need no engine (engine tests skip)
 	MOAT_REQUIRE_DOCKER=0 $(GO) test -count=1 $(PKGS)
 
-fuzz: ## Short fuzz runs of the loader and the validator (FUZZTIME=60s for longer)
+fuzz: ## Short fuzz runs of the loader, the schema and the whole validator (FUZZTIME=60s for longer)
 	$(GO) test ./config -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME)
 	$(GO) test ./schema -run='^$$' -fuzz=FuzzCheck -fuzztime=$(FUZZTIME)
+	$(GO) test ./validate -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME)
 
 bench: ## Go benchmarks: validate, compile, plan at scale
 	$(GO) test -run='^$$' -bench=. -benchmem ./validate ./schema ./policy ./compile ./reconcile
