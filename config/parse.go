@@ -300,7 +300,14 @@ func (l *loader) keys(file string, n *yaml.Node) {
 					"merge key << is not allowed: it hides where values come from; write the keys out")
 				continue
 			}
-			if k.Kind == yaml.ScalarNode {
+			if k.Kind != yaml.ScalarNode {
+				// No moat field is keyed by a list or a map, and such a key
+				// has no single spelling to compare for duplicates.
+				l.diags.Add(pos, RuleComplexKey,
+					"a %s is used as a mapping key; use a plain name", keyKind(k))
+				continue
+			}
+			{
 				// By value, not tag: 1 and "1" are one key once the
 				// document becomes JSON or CUE.
 				if first, dup := seen[k.Value]; dup {
@@ -317,4 +324,12 @@ func (l *loader) keys(file string, n *yaml.Node) {
 	for _, c := range n.Content {
 		l.keys(file, c)
 	}
+}
+
+// keyKind names what a complex mapping key is, for its diagnostic.
+func keyKind(k *yaml.Node) string {
+	if k.Kind == yaml.MappingNode {
+		return "mapping"
+	}
+	return kindName(k)
 }

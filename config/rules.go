@@ -17,6 +17,7 @@ const (
 	RuleMergeKey       = "structure.merge-key"
 	RuleDuplicateKey   = "structure.duplicate-key"
 	RuleDocument       = "structure.document"
+	RuleComplexKey     = "structure.complex-key"
 )
 
 func init() {
@@ -75,6 +76,11 @@ func init() {
 			ID: RuleDuplicateKey, Area: "structure",
 			Summary: "a mapping key given twice: YAML tools disagree on which value wins",
 			Fix:     "remove one of the two keys",
+		},
+		diag.Rule{
+			ID: RuleComplexKey, Area: "structure",
+			Summary: "a mapping key that is not a plain value (a list or mapping used as a key, or `?` with no key)",
+			Fix:     "use plain names as keys",
 		},
 		diag.Rule{
 			ID: RuleDocument, Area: "structure",

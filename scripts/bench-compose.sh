@@ -214,7 +214,7 @@ median() {
 }
 secs() { awk -v u="$1" 'BEGIN {printf "%.3f", u/1e6}'; }
 list_secs() { local out="" v; for v in "$@"; do out+="$(secs "$v") "; done; echo "${out% }"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b<=0) print "n/a"; else printf "%.1f", a/b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b<=0) print "n/a"; else printf "%.2f", a/b}'; }
 # stats_total FILE: the "engine API calls: N" line of moat --stats.
 stats_total() { sed -n 's/^engine API calls: \([0-9]*\)$/\1/p' "$1" | tail -1; }
 
@@ -396,19 +396,20 @@ c_noop=$(median "${noop_compose[@]}")
 m_change=$(median "${change_moat[@]}")
 c_change=$(median "${change_compose[@]}")
 
-verdict() { # verdict RATIO NEED: compose/moat ratio must be >= NEED
-	awk -v r="$1" -v n="$2" 'BEGIN {print (r+0 >= n) ? "met" : "MISSED"}'
+verdict() { # verdict COMPOSE_US MOAT_US NEED: met when compose >= NEED x moat (unrounded)
+	awk -v c="$1" -v m="$2" -v n="$3" 'BEGIN {print (c >= n * m) ? "met" : "MISSED"}'
 }
 r_first=$(ratio "$c_first" "$m_first")
 r_noop=$(ratio "$c_noop" "$m_noop")
 r_plan=$(ratio "$c_noop" "$m_plan")
 r_change=$(ratio "$c_change" "$m_change")
-v_first=$(verdict "$r_first" 1)
-v_noop=$(verdict "$r_noop" 10)
-v_change=$(verdict "$r_change" 1)
+v_first=$(verdict "$c_first" "$m_first" 1)
+v_noop=$(verdict "$c_noop" "$m_noop" 10)
+v_change=$(verdict "$c_change" "$m_change" 1)
 
 SERVER=$(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null || echo unknown)
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+STORAGE=$(docker info --format 'storage driver {{.Driver}}, cgroup v{{.CgroupVersion}} ({{.CgroupDriver}})' 2>/dev/null || echo 'storage driver unknown')
 
 rows=(
 	"first apply, $CONTAINERS containers + $NETWORKS networks|moat apply|docker-compose up -d|$(secs "$m_first")|$(secs "$c_first")|$r_first|>= 1.0|$v_first"
@@ -448,7 +449,7 @@ calls=(
 # The same as Markdown, for docs/BENCHMARKS.md.
 echo "### Results of run $RUN ($(date -u +%Y-%m-%d))"
 echo
-echo "Machine: $(nproc) CPUs ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Docker Engine $SERVER, docker-compose $COMPOSE_VERSION, moat $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'). Load average $LOAD_START at the start, $LOAD_END at the end; $OTHER_CONTAINERS other containers running on the engine."
+echo "Machine: $(nproc) CPUs ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Docker Engine $SERVER, $STORAGE, docker-compose $COMPOSE_VERSION, moat $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'). Load average $LOAD_START at the start, $LOAD_END at the end; $OTHER_CONTAINERS other containers running on the engine."
 echo
 echo "Workload: $TENANTS tenants x $APPS apps x 1 replica = $CONTAINERS containers (no shared services, so no gateway containers), $NETWORKS networks ($TENANTS internal). Repetitions: first apply $REPS_FIRST, no-op $REPS_NOOP, change $REPS_CHANGE; medians; ratio = compose / moat (higher is better for moat)."
 echo
