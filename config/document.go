@@ -43,6 +43,18 @@ func (d *Document) Pos(path ...any) diag.Pos {
 	return diag.Pos{File: d.File, Line: n.Line, Col: n.Column}
 }
 
+// Has reports whether the value at path was written in the document (Pos
+// cannot tell: it falls back to the deepest node that exists).
+func (d *Document) Has(path ...any) bool {
+	n := d.Node
+	for _, p := range path {
+		if n = child(n, p); n == nil {
+			return false
+		}
+	}
+	return n != nil
+}
+
 // KeyPos is like Pos but for a mapping key: it points at the key itself
 // rather than its value (for "unknown field" and "duplicate key").
 func (d *Document) KeyPos(path ...any) diag.Pos {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/moat-platform/moat/config"
 	"github.com/moat-platform/moat/diag"
-	"gopkg.in/yaml.v3"
 )
 
 // Check applies every cross-document rule to a decoded repository. It never
@@ -129,16 +128,7 @@ func present(m config.Meta, path ...any) bool {
 	if m.Src == nil || m.Src.Node == nil {
 		return true
 	}
-	// Document.Pos falls back to the deepest node that exists, so it cannot
-	// tell a missing field from a present one: walk the node instead.
-	n := m.Src.Node
-	for _, p := range path {
-		n = childNode(n, p)
-		if n == nil {
-			return false
-		}
-	}
-	return true
+	return m.Src.Has(path...)
 }
 
 // where names a field's position for a message ("platform/tenants.yaml:2:7"),
@@ -162,31 +152,4 @@ func quoteList(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
-}
-
-// childNode is one step of a path into a YAML node: a mapping key (string)
-// or a sequence index (int). Aliases are followed, as Document.Pos does.
-func childNode(n *yaml.Node, p any) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	if n == nil {
-		return nil
-	}
-	switch p := p.(type) {
-	case string:
-		if n.Kind != yaml.MappingNode {
-			return nil
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == p {
-				return n.Content[i+1]
-			}
-		}
-	case int:
-		if n.Kind == yaml.SequenceNode && p >= 0 && p < len(n.Content) {
-			return n.Content[p]
-		}
-	}
-	return nil
 }

@@ -28,8 +28,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
+	"github.com/moat-platform/moat/examples/images/internal/serve"
 	"io"
 	"log"
 	"net/http"
@@ -46,8 +45,6 @@ const (
 	callTimeout = 2 * time.Second
 	// maxCallBody caps how much of the upstream body /call relays.
 	maxCallBody = 64 << 10
-	// shutdownTimeout bounds graceful shutdown after SIGTERM.
-	shutdownTimeout = 5 * time.Second
 )
 
 // echoResponse is the JSON document returned for ordinary requests.
@@ -181,28 +178,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-// serve runs srv until ctx is cancelled, then shuts it down gracefully,
-// waiting at most shutdownTimeout for in-flight requests.
-func serve(ctx context.Context, srv *http.Server) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err // failed to listen, or stopped unexpectedly
-	case <-ctx.Done():
-	}
-	log.Printf("signal received, shutting down (max %s)", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
 func getenvDefault(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -225,7 +200,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.Printf("echo app=%q listening on %s", cfg.app, srv.Addr)
-	if err := serve(ctx, srv); err != nil {
+	if err := serve.Run(ctx, srv); err != nil {
 		log.Printf("echo: %v", err)
 		os.Exit(1)
 	}

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/moat-platform/moat/examples/images/internal/serve"
 	"io"
 	"log"
 	"net/http"
@@ -39,8 +40,6 @@ const (
 	maxEntryBytes = 64 << 10
 	// ringSize is the number of entries retained.
 	ringSize = 1000
-	// shutdownTimeout bounds graceful shutdown after SIGTERM.
-	shutdownTimeout = 5 * time.Second
 )
 
 // entry is one stored log record. Body is the raw request body as a string;
@@ -131,28 +130,6 @@ func handleWrite(w http.ResponseWriter, r *http.Request, store *ring) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// serve runs srv until ctx is cancelled, then shuts it down gracefully,
-// waiting at most shutdownTimeout for in-flight requests.
-func serve(ctx context.Context, srv *http.Server) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err // failed to listen, or stopped unexpectedly
-	case <-ctx.Done():
-	}
-	log.Printf("signal received, shutting down (max %s)", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
 func main() {
 	log.SetFlags(log.LstdFlags | log.LUTC)
 	addr := os.Getenv("LISTEN")
@@ -171,7 +148,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.Printf("logsink listening on %s (keeps last %d entries, max %d bytes each)", addr, ringSize, maxEntryBytes)
-	if err := serve(ctx, srv); err != nil {
+	if err := serve.Run(ctx, srv); err != nil {
 		log.Printf("logsink: %v", err)
 		os.Exit(1)
 	}

@@ -27,8 +27,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/moat-platform/moat/examples/images/internal/serve"
 	"io"
 	"log"
 	"net/http"
@@ -39,9 +39,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// shutdownTimeout bounds graceful shutdown after SIGTERM.
-const shutdownTimeout = 5 * time.Second
 
 // country is the shape of the built-in records.
 type country struct {
@@ -219,28 +216,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// serve runs srv until ctx is cancelled, then shuts it down gracefully,
-// waiting at most shutdownTimeout for in-flight requests.
-func serve(ctx context.Context, srv *http.Server) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err // failed to listen, or stopped unexpectedly
-	case <-ctx.Done():
-	}
-	log.Printf("signal received, shutting down (max %s)", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
 func main() {
 	log.SetFlags(log.LstdFlags | log.LUTC)
 	d, source, err := loadDataset(os.Getenv("DATA_DIR"))
@@ -264,7 +239,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.Printf("masterdata serving %d records (%s) on %s", len(d.records), source, addr)
-	if err := serve(ctx, srv); err != nil {
+	if err := serve.Run(ctx, srv); err != nil {
 		log.Printf("masterdata: %v", err)
 		os.Exit(1)
 	}

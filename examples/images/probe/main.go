@@ -28,8 +28,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/moat-platform/moat/examples/images/internal/serve"
 	"io"
 	"log"
 	"net"
@@ -42,8 +42,7 @@ import (
 )
 
 const (
-	defaultTimeout  = 2 * time.Second
-	shutdownTimeout = 5 * time.Second
+	defaultTimeout = 2 * time.Second
 	// maxPrintedBody caps how much of an HTTP response body is printed.
 	maxPrintedBody = 4 << 10
 )
@@ -171,28 +170,6 @@ func newHandler() http.Handler {
 	return mux
 }
 
-// serve runs srv until ctx is cancelled, then shuts it down gracefully,
-// waiting at most shutdownTimeout for in-flight requests.
-func serve(ctx context.Context, srv *http.Server) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err // failed to listen, or stopped unexpectedly
-	case <-ctx.Done():
-	}
-	log.Printf("signal received, shutting down (max %s)", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
 func runServer() int {
 	log.SetFlags(log.LstdFlags | log.LUTC)
 	addr := os.Getenv("LISTEN")
@@ -210,7 +187,7 @@ func runServer() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.Printf("probe serving on %s", addr)
-	if err := serve(ctx, srv); err != nil {
+	if err := serve.Run(ctx, srv); err != nil {
 		log.Printf("probe: %v", err)
 		return exitFail
 	}
