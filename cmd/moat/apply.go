@@ -84,7 +84,7 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 	f.register(c, false)
 	c.Flags().StringVar(&planFile, "plan", "", "apply this saved plan (from moat plan --out) instead of planning anew")
 	c.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "allow a plan that removes more than half of the managed containers or all of a tenant's")
-	c.Flags().IntVar(&parallel, "parallel", 4, "operations in flight at once")
+	c.Flags().IntVar(&parallel, "parallel", apply.DefaultParallel, "operations in flight at once")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every operation as it finishes")
 	return c
 }

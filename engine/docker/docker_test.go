@@ -355,6 +355,9 @@ func TestDockerEngine(t *testing.T) {
 		if hc.PidsLimit == nil || *hc.PidsLimit != 64 {
 			t.Errorf("PidsLimit = %v", hc.PidsLimit)
 		}
+		if hc.MemorySwap != hc.Memory {
+			t.Errorf("memory+swap %d, want %d (no swap)", hc.MemorySwap, hc.Memory)
+		}
 		if hc.Memory != 64<<20 || hc.NanoCPUs != 500_000_000 {
 			t.Errorf("Memory = %d NanoCPUs = %d", hc.Memory, hc.NanoCPUs)
 		}

@@ -293,8 +293,11 @@ func containerConfig(spec state.ContainerSpec) (*container.Config, *container.Ho
 		SecurityOpt:    spec.SecurityOpt,
 		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(spec.Restart.Name)},
 		Resources: container.Resources{
-			Memory:   spec.Memory,
-			NanoCPUs: spec.NanoCPUs,
+			Memory: spec.Memory,
+			// Memory plus swap equal to the memory limit: no swap, so the
+			// limit is the limit (Docker's default doubles it with swap).
+			MemorySwap: spec.Memory,
+			NanoCPUs:   spec.NanoCPUs,
 		},
 	}
 	// Docker rejects a retry count with any policy but on-failure.

@@ -146,6 +146,7 @@ YAML
     security_opt: ["no-new-privileges:true"]
     user: "65534:65534"
     mem_limit: $((mem_mib * 1024 * 1024))
+    memswap_limit: $((mem_mib * 1024 * 1024))
     cpus: $cpus
     pids_limit: $pids
     restart: on-failure:5
