@@ -137,6 +137,10 @@ func Run(ctx context.Context, eng engine.Engine, p *reconcile.Plan, opts Options
 		return results, nil
 	}
 	sem := make(chan struct{}, opts.Parallel)
+	// Cancelling ctx stops new operations; those in flight run to the end
+	// on a context that ignores it, so that a container is not left
+	// created but never started by an interrupt.
+	callCtx := context.WithoutCancel(ctx)
 loop:
 	for {
 		select {
@@ -156,7 +160,7 @@ loop:
 			go func(i int) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				r := execute(ctx, eng, &p.Operations[i])
+				r := execute(callCtx, eng, &p.Operations[i])
 				mu.Lock()
 				finish(i, r)
 				mu.Unlock()

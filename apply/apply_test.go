@@ -147,3 +147,38 @@ func TestCorruptPlansRefused(t *testing.T) {
 		t.Errorf("a refused plan made engine calls: %v", eng.Calls())
 	}
 }
+
+// Cancelling mid-run stops new operations but lets those in flight finish:
+// nothing fails half-done, the rest is skipped, and a rerun converges.
+func TestCancelMidRunFinishesInFlight(t *testing.T) {
+	eng, d := fake.New(), desired(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	results, err := apply.Run(ctx, eng, plan(t, eng, d), apply.Options{
+		Parallel: 2,
+		OnResult: func(apply.Result) { cancel() },
+	})
+	if err == nil {
+		t.Fatal("no error after cancel")
+	}
+	var done, skipped int
+	for _, r := range results {
+		switch r.Outcome {
+		case apply.Failed:
+			t.Errorf("%s failed: %v (in-flight work must finish)", r.Op.ID, r.Err)
+		case apply.Skipped:
+			skipped++
+		default:
+			done++
+		}
+	}
+	if done == 0 || skipped == 0 {
+		t.Fatalf("done %d, skipped %d: want some of each", done, skipped)
+	}
+	if _, err := apply.Run(context.Background(), eng, plan(t, eng, d), apply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if again := plan(t, eng, d); !again.Empty() {
+		t.Fatalf("not converged:\n%s", again)
+	}
+}
