@@ -463,15 +463,20 @@ func normalizeCap(name string) string {
 	return strings.TrimPrefix(name, "CAP_")
 }
 
-// isRoot reports whether a "uid[:gid]" or "name[:group]" user is root.
-// Only uid 0 / the name root matter: a root group with a non-root uid
-// gains no capabilities.
+// isRoot reports whether a "uid[:gid]" or "name[:group]" user is root, or
+// runs with the root group: gid 0 gains no capabilities but opens every
+// file of group root that the image or a volume leaves group-writable.
+// (The schema also requires the group; this is defence in depth.)
 func isRoot(user string) bool {
-	u, _, _ := strings.Cut(user, ":")
-	if u == "root" {
+	u, g, hasGroup := strings.Cut(user, ":")
+	return isRootID(u) || (hasGroup && isRootID(g))
+}
+
+func isRootID(id string) bool {
+	if id == "root" {
 		return true
 	}
-	n, err := strconv.ParseUint(u, 10, 64)
+	n, err := strconv.ParseUint(id, 10, 64)
 	return err == nil && n == 0
 }
 

@@ -289,6 +289,18 @@ func (x *expander) copy(n *yaml.Node, depth int) (*yaml.Node, bool) {
 // the decoder judge the document as a reviewer would read it, and each
 // problem is reported once. The tree's depth is bounded by MaxDepth.
 func (l *loader) keys(file string, n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == binaryTag {
+		// The decoder would hand the base64-decoded bytes to the typed
+		// model, while the schema judges the text as written: a value that
+		// passes as "cm9v" would run as "roo". moat reads text only, so
+		// every reader sees the same value.
+		l.diags.Add(diag.Pos{File: file, Line: n.Line, Col: n.Column}, RuleEncoding,
+			"!!binary values are not allowed: moat reads text only; write the value as plain text")
+		// From here on every reader sees the text as written, so nothing
+		// is reported twice and nothing decodes differently.
+		n.Tag = "!!str"
+		return
+	}
 	if n.Kind == yaml.MappingNode {
 		seen := make(map[string]*yaml.Node, len(n.Content)/2)
 		kept := make([]*yaml.Node, 0, len(n.Content))
@@ -325,6 +337,9 @@ func (l *loader) keys(file string, n *yaml.Node) {
 		l.keys(file, c)
 	}
 }
+
+// binaryTag is the short form of YAML's binary tag.
+const binaryTag = "!!binary"
 
 // keyKind names what a complex mapping key is, for its diagnostic.
 func keyKind(k *yaml.Node) string {

@@ -49,8 +49,8 @@ func init() {
 		},
 		diag.Rule{
 			ID: RuleEncoding, Area: "input",
-			Summary: "a YAML file that is not UTF-8 text (NUL bytes, binary data, another encoding)",
-			Fix:     "save the file as UTF-8 text",
+			Summary: "a YAML file that is not UTF-8 text (NUL bytes, binary data, another encoding), or a !!binary value",
+			Fix:     "save the file as UTF-8 text and write values as plain text",
 		},
 		diag.Rule{
 			ID: RuleSyntax, Area: "input",

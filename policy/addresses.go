@@ -20,6 +20,16 @@ func parsePrefix(s string) (netip.Prefix, bool) {
 	return p.Masked(), true
 }
 
+// hostBits reports a CIDR written with host bits set (10.80.1.7/24): the
+// engine is given the network address, so what was written is not what
+// runs, and compile refuses it. The schema checks only the syntax.
+func (c *checker) hostBits(m config.Meta, field, s string) {
+	if p, err := netip.ParsePrefix(s); err == nil && p != p.Masked() {
+		c.add(m.Pos(field), "structure.cidr",
+			"%s %s has host bits set; write it with its network address, %s", field, s, p.Masked())
+	}
+}
+
 // within reports whether inner lies entirely inside outer.
 func within(inner, outer netip.Prefix) bool {
 	return inner.Addr().Is4() == outer.Addr().Is4() &&
@@ -78,6 +88,7 @@ func (c *checker) addresses() {
 		if !ok {
 			continue
 		}
+		c.hostBits(t.Meta, "block", t.Block)
 		if poolOK && !within(b, pool) {
 			c.add(t.Pos("block"), "addresses.block-outside-pool",
 				"block %s of tenant %s lies outside the platform pool %s; choose a block inside the pool", b, t.Name, pool)
@@ -107,6 +118,7 @@ func (c *checker) subnets(v *tenantView) {
 		if !ok {
 			continue
 		}
+		c.hostBits(l.Meta, "subnet", l.Subnet)
 		if blockOK && !within(s, block) {
 			c.add(l.Pos("subnet"), "addresses.subnet-outside-block",
 				"subnet %s of LAN %s lies outside tenant %s's block %s; choose a subnet inside the block", s, l.Name, v.name, block)

@@ -1,6 +1,10 @@
 package policy
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/moat-platform/moat/config"
+)
 
 // capabilities refuses every capAdd entry that the platform's exception list
 // does not give to that exact tenant and app. The list lives in the Platform
@@ -38,4 +42,27 @@ func (c *checker) capabilities() {
 func capName(s string) string {
 	s = strings.ToUpper(strings.TrimSpace(s))
 	return strings.TrimPrefix(s, "CAP_")
+}
+
+// minMemory is the smallest memory limit Docker accepts (6 MiB); a smaller
+// one validates in the schema's syntax but fails at create time, where the
+// tenant would not see why.
+const minMemory = 6 << 20
+
+// memoryFloor refuses app and shared service memory limits below minMemory.
+func (c *checker) memoryFloor() {
+	check := func(m config.Meta, res config.Resources) {
+		if n, ok := memory(res.Memory); ok && n < minMemory {
+			c.add(m.Pos("resources", "memory"), "hardening.limits",
+				"memory %s is below the engine's minimum of 6MiB; give the container at least 6MiB", res.Memory)
+		}
+	}
+	for _, name := range c.order {
+		for _, a := range c.byTenant[name].apps {
+			check(a.Meta, a.Resources)
+		}
+	}
+	for _, s := range c.serviceDoc {
+		check(s.Meta, s.Resources)
+	}
 }

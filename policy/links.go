@@ -19,12 +19,20 @@ func (c *checker) links() {
 	for _, name := range c.order {
 		v := c.byTenant[name]
 		for _, a := range v.apps {
+			lans := newSeen(len(a.Lans), func(i int) string { return a.Lans[i] })
 			for i, ln := range a.Lans {
+				if j, dup := lans.first(i); dup {
+					c.add(a.Pos("lans", i), "uniqueness.duplicate",
+						"LAN %s is already listed in lans[%d] of app %s; list each LAN once", ln, j, a.Name)
+					continue
+				}
 				if v.lan[ln] == nil {
 					c.add(a.Pos("lans", i), "links.unknown-lan",
 						"LAN %q is not a LAN of tenant %s; declare it with kind: Lan in tenants/%s/ or remove it from lans", ln, v.name, v.name)
 				}
 			}
+			c.mountPaths(a)
+			c.serviceName(v, a)
 		}
 		for _, a := range v.apps {
 			for i, to := range a.TalksTo {
@@ -183,4 +191,55 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// secretsTarget is where compile mounts secrets, one file per name
+// (compile.SecretsTarget; policy does not import compile).
+const secretsTarget = "/run/secrets/"
+
+// mountPaths refuses two mounts at one path in one app: two volumes, or a
+// volume at the path of one of its secrets. The engine cannot mount both,
+// and compile refuses the whole revision.
+func (c *checker) mountPaths(a *config.App) {
+	n := len(a.Volumes) + len(a.Secrets)
+	if n < 2 {
+		return
+	}
+	paths := make([]string, 0, n)
+	for _, m := range a.Volumes {
+		paths = append(paths, m.Path)
+	}
+	for _, s := range a.Secrets {
+		paths = append(paths, secretsTarget+s)
+	}
+	first := newSeen(len(paths), func(i int) string { return paths[i] })
+	for i := range paths {
+		j, dup := first.first(i)
+		if !dup || paths[i] == "" {
+			continue
+		}
+		if i >= len(a.Volumes) {
+			// A secret listed twice is secrets.duplicate; a secret at a
+			// volume's path is reported at the volume.
+			if j < len(a.Volumes) {
+				c.add(a.Pos("volumes", j, "path"), "uniqueness.duplicate",
+					"secret %s is mounted at %s, where app %s also mounts a volume; choose another path for the volume", a.Secrets[i-len(a.Volumes)], paths[i], a.Name)
+			}
+			continue
+		}
+		c.add(a.Pos("volumes", i, "path"), "uniqueness.duplicate",
+			"path %s is already a mount point of app %s (volumes[%d]); mount each volume at its own path", paths[i], a.Name, j)
+	}
+}
+
+// serviceName refuses an app named like a shared service its tenant is
+// granted: the service is attached to every LAN of the tenant under its
+// name, and two containers answering to one name would share its traffic.
+// An app with no LAN has no name on any network.
+func (c *checker) serviceName(v *tenantView, a *config.App) {
+	if len(a.Lans) == 0 || c.services[a.Name] == nil || len(grantOf(v.tenant, a.Name)) == 0 {
+		return
+	}
+	c.add(a.Pos("name"), "uniqueness.reserved-name",
+		"app name %s is the name of shared service %s on tenant %s's LANs; rename the app", a.Name, a.Name, v.name)
 }

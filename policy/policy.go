@@ -39,6 +39,7 @@ func Check(repo *config.Repo) diag.List {
 	c.links()
 	c.access()
 	c.capabilities()
+	c.memoryFloor()
 	c.quotas()
 	c.secrets()
 	c.ports()

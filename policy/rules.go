@@ -28,11 +28,10 @@ var rules = []diag.Rule{
 
 	// Uniqueness.
 	{ID: "uniqueness.duplicate", Area: "uniqueness",
-		Summary: "two documents of one kind with one name in one scope (tenants, shared services and volumes platform-wide; LANs, apps, volumes per tenant)",
+		Summary: "two documents of one kind with one name in one scope (tenants, shared services and volumes platform-wide; LANs, apps, volumes per tenant), a LAN listed twice in one app's lans, or two mounts (volumes or secrets) at one path of one app",
 		Fix:     "rename or remove one; the message names the first"},
-	{ID: "uniqueness.reserved-name", Area: "uniqueness",
-		Summary: "a tenant named `shared`, the namespace of platform objects",
-		Fix:     "choose another tenant name"},
+	// uniqueness.reserved-name is registered by package schema, which
+	// reports it too (MOAT_* environment variables).
 
 	// Addresses.
 	{ID: "addresses.block-outside-pool", Area: "addresses",

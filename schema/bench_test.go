@@ -51,7 +51,7 @@ offers: [read-only]
 			n := i*appsPerTenant + a
 			tag, cpus, mem, pids, suffix := n%20, []string{"0.1", "0.25", "0.5", "1"}[n%4], 32<<(n%4), 64, ""
 			if unique {
-				tag, cpus, mem, pids, suffix = n, fmt.Sprintf("0.%04d", n%10000+1), 32+n, 64+n%4000, fmt.Sprint("-", n)
+				tag, cpus, mem, pids, suffix = n, fmt.Sprintf("0.%04d", n%9000+100), 32+n, 64+n%4000, fmt.Sprint("-", n)
 			}
 			fmt.Fprintf(&b, `---
 kind: App

@@ -229,7 +229,7 @@ func TestHardeningRules(t *testing.T) {
 		{name: "user 000", src: app + "user: \"000\"\n", want: []string{"5:7 hardening.user"}},
 		{name: "user root group", src: app + "user: root:root\n", want: []string{"5:7 hardening.user"}},
 		{name: "user garbage", src: app + "user: \"1000 ; rm\"\n", want: []string{"5:7 hardening.user"}},
-		{name: "user named ok", src: app + "user: app:app\n"},
+		{name: "user by name", src: app + "user: app:app\n", want: []string{"5:7 hardening.user"}},
 		{name: "runtime user", src: "kind: Platform\nname: p\nnetwork: {pool: 10.0.0.0/8}\nruntime: {user: \"0:0\"}\n", want: []string{"4:17 hardening.user"}},
 		{name: "every relaxation at once", src: app + "privileged: true\nnetwork: host\ndevices: [/dev/kmsg]\nsysctls: {a: b}\nsecurityOpt: [x]\ncapAdd: [SYS_ADMIN]\nfoo: bar\n",
 			want: []string{"5:13 hardening.privileged", "6:10 hardening.host-namespace", "7:10 hardening.devices", "8:10 hardening.sysctls", "9:14 hardening.security-opt", "10:10 hardening.capabilities", "11:1 structure.unknown-field"}},
