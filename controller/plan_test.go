@@ -27,6 +27,7 @@ var update = flag.Bool("update", false, "rewrite the plan goldens of test/fixtur
 //	stop|rm NAME     drift made by hand on the engine
 //	connect NET NAME
 //	run NAME NET     an unmanaged container on a LAN
+//	run-spoofed NAME NET  the same, with moat's labels from its image
 //	delete PATH      remove a config file or folder
 //	edit             overlay the archive's files (except plan.golden) on the config
 //	rotate T/NAME V  give a secret a new value
@@ -76,6 +77,11 @@ func TestPlanFromConfig(t *testing.T) {
 					must(t, eng.ConnectUnmanaged(f[1], f[2]))
 				case "run":
 					_, err := eng.AddUnmanagedContainer(f[1], "localhost/moat-examples/probe:1", f[2:]...)
+					must(t, err)
+				case "run-spoofed":
+					// As if made from an image that carries moat's labels.
+					labels := map[string]string{"org.moat.managed-by": "moat", "org.moat.instance": "demo", "org.moat.tenant": "acme"}
+					_, err := eng.AddContainer(f[1], "localhost/evil:1", labels, f[2:]...)
 					must(t, err)
 				case "delete":
 					for k := range cfg {

@@ -4,6 +4,8 @@
 // yields. Pure types plus the versioned snapshot file format; no engine I/O.
 package state
 
+import "strings"
+
 // Labels moat puts on everything it creates. Only objects that carry
 // LabelManagedBy=ManagedBy and LabelInstance=<instance> are ever touched.
 const (
@@ -169,4 +171,24 @@ type Volume struct {
 // Managed reports whether labels mark an object as moat's for instance.
 func Managed(labels map[string]string, instance string) bool {
 	return labels[LabelManagedBy] == ManagedBy && labels[LabelInstance] == instance
+}
+
+// ContainerLabels returns the labels to believe for a listed container.
+// The engine's container list merges the image's labels into the
+// container's, so an image built with moat's labels would make any
+// container made from it look like moat's. Every container moat creates is
+// named "<instance>.<...>"; one that carries the instance's labels under
+// another name has them from its image, and is treated as unmanaged: its
+// moat labels are dropped.
+func ContainerLabels(name string, labels map[string]string, instance string) map[string]string {
+	if !Managed(labels, instance) || strings.HasPrefix(name, instance+".") {
+		return labels
+	}
+	out := make(map[string]string, len(labels))
+	for k, v := range labels {
+		if !strings.HasPrefix(k, "org.moat.") {
+			out[k] = v
+		}
+	}
+	return out
 }

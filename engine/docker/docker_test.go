@@ -265,7 +265,7 @@ func TestDockerEngine(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("s3cret"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	name := r.prefix + "-app-1"
+	name := r.prefix + ".app-1" // moat names start "<instance>."
 	spec := state.ContainerSpec{
 		Name:  name,
 		Image: r.image,
@@ -567,7 +567,7 @@ func TestCreateContainerMissingImage(t *testing.T) {
 	r := newTestRun(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := e.CreateContainer(ctx, state.ContainerSpec{Name: r.prefix + "-noimg", Image: r.image, Labels: r.managed()})
+	_, err := e.CreateContainer(ctx, state.ContainerSpec{Name: r.prefix + ".noimg", Image: r.image, Labels: r.managed()})
 	if !errors.Is(err, engine.ErrNotFound) || !strings.Contains(err.Error(), "never pulls") {
 		t.Fatalf("err = %v, want a not-found error with a hint", err)
 	}

@@ -61,6 +61,7 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 	slices.SortFunc(obs.Networks, func(a, b state.Network) int { return strings.Compare(a.Name, b.Name) })
 
 	for _, c := range ctrs {
+		labels := state.ContainerLabels(containerName(c.Names), c.Labels, instance)
 		var attached []string
 		onManaged := false
 		if c.NetworkSettings != nil {
@@ -71,7 +72,7 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 				}
 			}
 		}
-		if !state.Managed(c.Labels, instance) && !onManaged {
+		if !state.Managed(labels, instance) && !onManaged {
 			continue // another instance's, or unrelated to moat
 		}
 		slices.Sort(attached)
@@ -83,7 +84,7 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 			Name:     containerName(c.Names),
 			Image:    c.Image,
 			State:    string(c.State),
-			Labels:   c.Labels,
+			Labels:   labels,
 			Networks: attached,
 		})
 	}

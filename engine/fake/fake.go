@@ -267,19 +267,20 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 		})
 	}
 	for _, c := range e.st.Containers {
+		labels := state.ContainerLabels(c.Name, c.Labels, instance)
 		nets := make([]string, 0, len(c.Networks))
 		onManaged := false
 		for n := range c.Networks {
 			nets = append(nets, n)
 			onManaged = onManaged || managed[n]
 		}
-		if !state.Managed(c.Labels, instance) && !onManaged {
+		if !state.Managed(labels, instance) && !onManaged {
 			continue
 		}
 		slices.Sort(nets)
 		obs.Containers = append(obs.Containers, state.Container{
 			ID: c.ID, Name: c.Name, Image: c.Image, State: c.State,
-			Labels: cloneMap(c.Labels), Networks: nets,
+			Labels: cloneMap(labels), Networks: nets,
 		})
 	}
 	if volumes {
