@@ -217,17 +217,29 @@ func (c *compiler) known(tenant, what string) bool {
 	return false
 }
 
+// owned resolves the owning tenant of a tenant document (a LAN, volume or
+// app) and checks that the tenant is registered and the name is a DNS
+// label. what names the document in errors ("app acme/web"); ok false
+// means an error was recorded and the document is skipped.
+func (c *compiler) owned(kind, tenantField string, m config.Meta) (tenant, what string, ok bool) {
+	tenant = tenantOf(tenantField, m)
+	what = fmt.Sprintf("%s %s/%s", kind, tenant, m.Name)
+	if !c.known(tenant, what) {
+		return tenant, what, false
+	}
+	if !isLabel(m.Name) {
+		c.errorf("%s: name is not a DNS label", what)
+		return tenant, what, false
+	}
+	return tenant, what, true
+}
+
 // networks builds one network per tenant LAN.
 func (c *compiler) networks() []state.NetworkSpec {
 	out := make([]state.NetworkSpec, 0, len(c.repo.Lans))
 	for _, l := range c.repo.Lans {
-		t := tenantOf(l.Tenant, l.Meta)
-		what := fmt.Sprintf("lan %s/%s", t, l.Name)
-		if !c.known(t, what) {
-			continue
-		}
-		if !isLabel(l.Name) {
-			c.errorf("%s: name is not a DNS label", what)
+		t, what, ok := c.owned("lan", l.Tenant, l.Meta)
+		if !ok {
 			continue
 		}
 		subnet, gateway, err := subnetAndGateway(l.Subnet)
@@ -296,13 +308,8 @@ func subnetAndGateway(s string) (string, string, error) {
 func (c *compiler) volumeSpecs() []state.VolumeSpec {
 	out := make([]state.VolumeSpec, 0, len(c.repo.Volumes)+len(c.shared))
 	for _, v := range c.repo.Volumes {
-		t := tenantOf(v.Tenant, v.Meta)
-		what := fmt.Sprintf("volume %s/%s", t, v.Name)
-		if !c.known(t, what) {
-			continue
-		}
-		if !isLabel(v.Name) {
-			c.errorf("%s: name is not a DNS label", what)
+		t, _, ok := c.owned("volume", v.Tenant, v.Meta)
+		if !ok {
 			continue
 		}
 		if c.volumes[t] == nil {

@@ -136,13 +136,8 @@ func (c *compiler) base(name, image string, cmd []string, user string, res confi
 func (c *compiler) appContainers() []state.ContainerSpec {
 	var out []state.ContainerSpec
 	for _, a := range c.repo.Apps {
-		t := tenantOf(a.Tenant, a.Meta)
-		what := fmt.Sprintf("app %s/%s", t, a.Name)
-		if !c.known(t, what) {
-			continue
-		}
-		if !isLabel(a.Name) {
-			c.errorf("%s: name is not a DNS label", what)
+		t, what, ok := c.owned("app", a.Tenant, a.Meta)
+		if !ok {
 			continue
 		}
 		// Decode has turned a missing replicas into 1, so 0 here was
