@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the moat example images from static Go binaries, on the local engine.
 #
-#   scripts/build-images.sh [APP...]     APP in: echo logsink masterdata probe
-#                                        (default: all four)
+#   scripts/build-images.sh [APP...]     APP in: echo logsink masterdata probe moat
+#                                        (default: all five)
 #
 # For each app the binary is compiled on the host (CGO_ENABLED=0, -trimpath,
 # -ldflags='-s -w', no VCS stamping, so identical sources give an identical
@@ -10,6 +10,13 @@
 # examples/images/Dockerfile, and built as
 #
 #   localhost/moat-examples/<app>:1
+#
+# except "moat", moat's own static binary (./cmd/moat), which is built as
+#
+#   localhost/moat/moat:1
+#
+# the one image moat itself runs from: the per-(tenant, shared service)
+# gateways (`moat gateway`) and `moat watch` on a host.
 #
 # with the labels org.moat.example=true, org.moat.example.app=<app> and
 # org.moat.bin-sha256=<sha256 of the binary>. If the existing image already
@@ -20,8 +27,10 @@
 # installed, DOCKER_BUILDKIT=0 selects the legacy builder.
 set -euo pipefail
 
-readonly ALL_APPS=(echo logsink masterdata probe)
+readonly ALL_APPS=(echo logsink masterdata probe moat)
 readonly REPO_PREFIX="localhost/moat-examples"
+# moat's own image (see the header).
+readonly MOAT_IMAGE="localhost/moat/moat"
 readonly TAG="1"
 readonly SHA_LABEL="org.moat.bin-sha256"
 
@@ -64,12 +73,17 @@ built=0
 skipped=0
 for app in "${apps[@]}"; do
 	image="$REPO_PREFIX/$app:$TAG"
+	pkg="./examples/images/$app"
+	if [[ "$app" == moat ]]; then
+		image="$MOAT_IMAGE:$TAG"
+		pkg="./cmd/moat"
+	fi
 	ctx="$workdir/$app"
 	mkdir -p "$ctx"
 
 	log "compiling $app ($goos/$goarch)"
 	(cd "$root" && CGO_ENABLED=0 GOOS="$goos" GOARCH="$goarch" \
-		go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$ctx/$app" "./examples/images/$app") ||
+		go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$ctx/$app" "$pkg") ||
 		die "go build of $app failed"
 	sha="$(sha256sum "$ctx/$app" | cut -d' ' -f1)"
 
@@ -83,10 +97,13 @@ for app in "${apps[@]}"; do
 
 	cp "$dockerfile" "$ctx/Dockerfile"
 	log "building $image (binary sha256 $sha)"
+	labels=(--label "org.moat.example=true" --label "org.moat.example.app=$app")
+	if [[ "$app" == moat ]]; then
+		labels=(--label "org.moat.image=moat")
+	fi
 	docker build \
 		--build-arg "BIN=$app" \
-		--label "org.moat.example=true" \
-		--label "org.moat.example.app=$app" \
+		"${labels[@]}" \
 		--label "$SHA_LABEL=$sha" \
 		--tag "$image" \
 		"$ctx" || die "docker build of $image failed"
@@ -102,5 +119,9 @@ done
 
 log "done: $built built, $skipped up to date"
 for app in "${apps[@]}"; do
-	echo "  $REPO_PREFIX/$app:$TAG"
+	if [[ "$app" == moat ]]; then
+		echo "  $MOAT_IMAGE:$TAG"
+	else
+		echo "  $REPO_PREFIX/$app:$TAG"
+	fi
 done
