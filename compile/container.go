@@ -93,6 +93,28 @@ func runtimeOf(p *config.Platform) (runtime, error) {
 	return r, nil
 }
 
+// Sysctls returns the kernel settings of every moat container. They are
+// per network namespace, and every moat container has its own:
+//   - forwarding off (IPv4 and IPv6): Docker leaves net.ipv4.ip_forward=1
+//     inside containers, so a container on two tenants' LANs (a shared
+//     service, a gateway) could route between them if it gained NET_ADMIN
+//     or a route; with forwarding off the kernel drops such packets.
+//   - IPv6 off on every interface, present and future ("default" covers a
+//     LAN connected later): moat's LANs are IPv4 only, and an IPv6
+//     link-local address would be a path to neighbours and the host that
+//     IPv4 firewall rules do not see.
+//
+// A new map each call: specs own theirs.
+func Sysctls() map[string]string {
+	return map[string]string{
+		"net.ipv4.ip_forward":                "0",
+		"net.ipv6.conf.all.forwarding":       "0",
+		"net.ipv6.conf.default.forwarding":   "0",
+		"net.ipv6.conf.all.disable_ipv6":     "1",
+		"net.ipv6.conf.default.disable_ipv6": "1",
+	}
+}
+
 // base is the hardened skeleton shared by app and shared-service
 // containers: everything SECURITY.md requires of every container.
 func (c *compiler) base(name, image string, cmd []string, user string, res config.Resources, what string) (state.ContainerSpec, bool) {
@@ -105,6 +127,7 @@ func (c *compiler) base(name, image string, cmd []string, user string, res confi
 		ReadOnlyRootfs: true,
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges:true"},
+		Sysctls:        Sysctls(),
 		Restart:        state.Restart{Name: "on-failure", MaxRetries: c.rt.retries},
 		StopTimeout:    c.rt.stopTimeout,
 	}
@@ -500,6 +523,7 @@ func cloneSpec(s state.ContainerSpec) state.ContainerSpec {
 	s.CapDrop = slices.Clone(s.CapDrop)
 	s.CapAdd = slices.Clone(s.CapAdd)
 	s.SecurityOpt = slices.Clone(s.SecurityOpt)
+	s.Sysctls = maps.Clone(s.Sysctls)
 	if s.Healthcheck != nil {
 		h := *s.Healthcheck
 		h.Test = slices.Clone(h.Test)

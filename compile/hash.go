@@ -16,7 +16,7 @@ import (
 // so recreates every container on upgrade; TestSpecHashPinned fails first,
 // and whoever changes the hashing must bump this version on purpose and
 // say so in the release notes.
-const HashVersion = "moat-spec-v1"
+const HashVersion = "moat-spec-v2"
 
 // Lengths of the hex digests stored in the labels: 64 bits for the whole
 // spec (collisions between two specs of one container are what matter,
@@ -178,6 +178,8 @@ func encodePart(e *encoder, part string, s *state.ContainerSpec) {
 		e.set(s.CapAdd)
 		e.str("securityOpt")
 		e.set(s.SecurityOpt)
+		e.str("sysctls")
+		e.strMap(s.Sysctls)
 	case "tmpfs":
 		e.str("tmpfs")
 		e.strMap(s.Tmpfs)

@@ -34,6 +34,7 @@ func fixedSpec() state.ContainerSpec {
 		CapDrop:        []string{"ALL"},
 		CapAdd:         []string{"CHOWN", "NET_BIND_SERVICE"},
 		SecurityOpt:    []string{"no-new-privileges:true"},
+		Sysctls:        map[string]string{"net.ipv4.ip_forward": "0"},
 		Memory:         64 << 20,
 		NanoCPUs:       250_000_000,
 		PidsLimit:      64,
@@ -50,13 +51,13 @@ func fixedSpec() state.ContainerSpec {
 // literals (and say so in the release notes).
 func TestSpecHashPinned(t *testing.T) {
 	const (
-		wantHash  = "84efc60ec233b7af"
-		wantParts = "cmd=06a36ee5,env=e620a8d7,healthcheck=f8352a12,image=1713e01a,labels=b1996025,limits=d8ad62f7," +
-			"mounts=e840ee9b,ports=38c2e789,restart=e315a1f6,secrets=61026311,security=dc3da21f,tmpfs=c06f4d42,user=ec10bd00"
+		wantHash  = "786ed99ea1a0aa65"
+		wantParts = "cmd=8bf94b4f,env=1f121055,healthcheck=9e6209c6,image=d3d0269c,labels=cb8afa38,limits=7e791b43," +
+			"mounts=bba1b608,ports=329e1ed2,restart=742092e9,secrets=5768de11,security=3addb85c,tmpfs=e6742242,user=9be30b9d"
 	)
 	s := fixedSpec()
 	hash, parts := SpecHash(&s)
-	if HashVersion != "moat-spec-v1" || hash != wantHash || parts != wantParts {
+	if HashVersion != "moat-spec-v2" || hash != wantHash || parts != wantParts {
 		t.Errorf("spec hash changed:\nversion %s\nhash  %s\nparts %s", HashVersion, hash, parts)
 	}
 }
@@ -167,7 +168,7 @@ func TestHashCoversEveryField(t *testing.T) {
 		"Name": "", "Networks": "", // excluded, see Parts
 		"Image": "image", "Cmd": "cmd", "Env": "env", "User": "user", "Labels": "labels",
 		"Mounts": "mounts", "Tmpfs": "tmpfs", "Ports": "ports",
-		"ReadOnlyRootfs": "security", "CapDrop": "security", "CapAdd": "security", "SecurityOpt": "security",
+		"ReadOnlyRootfs": "security", "CapDrop": "security", "CapAdd": "security", "SecurityOpt": "security", "Sysctls": "security",
 		"Memory": "limits", "NanoCPUs": "limits", "PidsLimit": "limits",
 		"Restart": "restart", "StopTimeout": "restart",
 		"Healthcheck": "healthcheck", "SecretDigests": "secrets",

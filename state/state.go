@@ -80,6 +80,10 @@ type ContainerSpec struct {
 	CapDrop        []string `json:"capDrop"`
 	CapAdd         []string `json:"capAdd,omitempty"`
 	SecurityOpt    []string `json:"securityOpt"`
+	// Sysctls are set in the container's own network namespace (they are
+	// namespaced): moat turns forwarding off so no container can route
+	// between the LANs it sits on.
+	Sysctls   map[string]string `json:"sysctls,omitempty"`
 	Memory         int64    `json:"memory"`    // bytes
 	NanoCPUs       int64    `json:"nanoCPUs"`  // 1e9 = one CPU
 	PidsLimit      int64    `json:"pidsLimit"` // max processes

@@ -292,6 +292,7 @@ func containerConfig(spec state.ContainerSpec) (*container.Config, *container.Ho
 		CapDrop:        spec.CapDrop,
 		CapAdd:         spec.CapAdd,
 		SecurityOpt:    spec.SecurityOpt,
+		Sysctls:        spec.Sysctls,
 		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(spec.Restart.Name)},
 		Resources: container.Resources{
 			Memory: spec.Memory,

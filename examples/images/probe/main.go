@@ -11,6 +11,12 @@
 //	probe http GET|POST URL [BODY]  print the HTTP status line and the start
 //	                                of the body; exit 0 if any HTTP response
 //	                                arrived (whatever the status), else 1
+//	probe read FILE                 print the file; exit 0 if it could be
+//	                                read, else 1 (what may this uid open?)
+//	probe write FILE TEXT           create or truncate FILE with TEXT; exit 0
+//	                                if it could be written, else 1
+//	probe bind tcp ADDR             listen on ADDR and close; exit 0 if the
+//	                                port could be bound, else 1
 //	probe serve                     serve HTTP (also the default with no
 //	                                arguments): /healthz -> 200 "ok",
 //	                                everything else -> 200 "probe"
@@ -50,6 +56,9 @@ const (
 const usage = `usage:
   probe dial tcp HOST:PORT
   probe http GET|POST URL [BODY]
+  probe read FILE
+  probe write FILE TEXT
+  probe bind tcp ADDR
   probe [serve]
 `
 
@@ -150,6 +159,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			body = args[3]
 		}
 		return httpProbe(args[1], args[2], body, d, stdout)
+	case len(args) == 2 && args[0] == "read":
+		return readFile(args[1], stdout)
+	case len(args) == 3 && args[0] == "write":
+		return writeFile(args[1], args[2], stdout)
+	case len(args) == 3 && args[0] == "bind":
+		return bind(args[1], args[2], stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return exitUsage

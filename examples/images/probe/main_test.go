@@ -126,3 +126,31 @@ func TestServeHandler(t *testing.T) {
 		}
 	}
 }
+
+func TestReadWriteBind(t *testing.T) {
+	dir := t.TempDir()
+	p := dir + "/f"
+	if code, out := runProbe(t, env(nil), "read", p); code != exitFail || !strings.HasPrefix(out, "FAIL read") {
+		t.Errorf("read missing file: %d %q", code, out)
+	}
+	if code, out := runProbe(t, env(nil), "write", p, "hello"); code != exitOK || !strings.HasPrefix(out, "OK write") {
+		t.Errorf("write: %d %q", code, out)
+	}
+	if code, out := runProbe(t, env(nil), "read", p); code != exitOK || !strings.Contains(out, "hello") {
+		t.Errorf("read: %d %q", code, out)
+	}
+	if code, out := runProbe(t, env(nil), "write", dir+"/no/such/dir", "x"); code != exitFail || !strings.HasPrefix(out, "FAIL write") {
+		t.Errorf("write into a missing dir: %d %q", code, out)
+	}
+	if code, out := runProbe(t, env(nil), "bind", "tcp", "127.0.0.1:0"); code != exitOK || !strings.HasPrefix(out, "OK bind") {
+		t.Errorf("bind: %d %q", code, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if code, out := runProbe(t, env(nil), "bind", "tcp", l.Addr().String()); code != exitFail || !strings.HasPrefix(out, "FAIL bind") {
+		t.Errorf("bind a taken port: %d %q", code, out)
+	}
+}

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestHardening attacks the applied examples from inside tenant containers
+// (the probe image, running as the tenant's unprivileged uid), each blocked
+// case next to the control that shows the same probe succeeds where it
+// should.
+func TestHardening(t *testing.T) {
+	e := newEnv(t)
+	e.apply()
+	ctr := e.containers()
+	ledger := e.instance + ".initech.ledger.1" // probe image, volume and secret
+	worker := e.instance + ".acme.worker.1"    // probe image, secret
+	for _, n := range []string{ledger, worker} {
+		if ctr[n] == "" {
+			t.Fatalf("container %s missing after apply", n)
+		}
+	}
+
+	t.Run("forwarding is off in every moat container", func(t *testing.T) {
+		// Control: a plain container on the same engine has forwarding
+		// on, so the probe does see the value it reads.
+		ctl := e.instance + "-control-fwd"
+		out, code := run(t, "docker", "run", "--rm", "--name", ctl, "--label", "org.moat.test.run="+e.instance,
+			"--user", "65534:65534", "--cap-drop", "ALL", "localhost/moat-examples/probe:1", "read", "/proc/sys/net/ipv4/ip_forward")
+		if code != 0 || lastLine(out) != "1" {
+			t.Fatalf("control: a plain container should read ip_forward 1, got exit %d:\n%s", code, out)
+		}
+		for _, n := range []string{ledger, worker} {
+			for _, f := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+				out, code := e.exec(n, "read", f)
+				if code != 0 || lastLine(out) != "0" {
+					t.Errorf("%s: %s: want 0, got exit %d:\n%s", n, f, code, out)
+				}
+			}
+		}
+		// Every container of the instance carries the sysctls (shared
+		// services and apps with other images have no probe to ask).
+		for n := range ctr {
+			got := docker(t, "inspect", "--format", "{{json .HostConfig.Sysctls}}", n)
+			if !strings.Contains(got, `"net.ipv4.ip_forward":"0"`) || !strings.Contains(got, `"net.ipv6.conf.all.forwarding":"0"`) {
+				t.Errorf("%s: sysctls %s lack forwarding off", n, got)
+			}
+		}
+	})
+}
+
+// exec runs the probe inside a container of the env (docker exec, as the
+// container's own user) and returns its output and exit code.
+func (e *env) exec(container string, args ...string) (string, int) {
+	e.t.Helper()
+	return run(e.t, "docker", append([]string{"exec", container, "/app"}, args...)...)
+}
+
+// run runs a command and returns its combined output and exit code; only
+// a failure to start it fails the test.
+func run(t *testing.T, name string, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return string(out), 0
+}
+
+func lastLine(s string) string {
+	parts := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(parts[len(parts)-1])
+}
