@@ -83,12 +83,12 @@ type ContainerSpec struct {
 	// Sysctls are set in the container's own network namespace (they are
 	// namespaced): moat turns forwarding off so no container can route
 	// between the LANs it sits on.
-	Sysctls   map[string]string `json:"sysctls,omitempty"`
-	Memory         int64    `json:"memory"`    // bytes
-	NanoCPUs       int64    `json:"nanoCPUs"`  // 1e9 = one CPU
-	PidsLimit      int64    `json:"pidsLimit"` // max processes
-	Restart        Restart  `json:"restart"`
-	StopTimeout    int      `json:"stopTimeout"` // seconds
+	Sysctls     map[string]string `json:"sysctls,omitempty"`
+	Memory      int64             `json:"memory"`    // bytes
+	NanoCPUs    int64             `json:"nanoCPUs"`  // 1e9 = one CPU
+	PidsLimit   int64             `json:"pidsLimit"` // max processes
+	Restart     Restart           `json:"restart"`
+	StopTimeout int               `json:"stopTimeout"` // seconds
 
 	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
 
