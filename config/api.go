@@ -48,3 +48,7 @@ func (lim Limits) withDefaults() Limits {
 	}
 	return d
 }
+
+// WithDefaults returns lim with every zero field taken from DefaultLimits:
+// the bounds Load applies, for readers that copy a repository for it.
+func (lim Limits) WithDefaults() Limits { return lim.withDefaults() }

@@ -108,7 +108,11 @@ func loadTarget(c *cobra.Command, args []string, opts controller.LoadOptions) (*
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
 	}
-	t, err := controller.Load(os.DirFS(dir), opts)
+	fsys, err := readRepo(c, dir)
+	if err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	t, err := controller.Load(fsys, opts)
 	if err := invalid(c, dir, err); err != nil {
 		return nil, err
 	}
@@ -121,7 +125,11 @@ func loadRepo(c *cobra.Command, args []string) (*config.Repo, error) {
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
 	}
-	repo, err := controller.Validate(os.DirFS(dir))
+	fsys, err := readRepo(c, dir)
+	if err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	repo, err := controller.Validate(fsys)
 	if err := invalid(c, dir, err); err != nil {
 		return nil, err
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 
+	"github.com/moat-platform/moat/config/dirsnap"
 	"github.com/moat-platform/moat/diag"
 	"github.com/moat-platform/moat/validate"
 	"github.com/spf13/cobra"
@@ -27,7 +29,11 @@ problem with its file:line:col and rule id. Exit 0 valid, 1 invalid,
 			if err != nil {
 				return err
 			}
-			_, ds := validate.Run(os.DirFS(dir), validate.Options{})
+			fsys, err := readRepo(c, dir)
+			if err != nil {
+				return withCode(exitError, err)
+			}
+			_, ds := validate.Run(fsys, validate.Options{})
 			if err := diag.Write(c.OutOrStdout(), ds, format); err != nil {
 				return withCode(exitError, err)
 			}
@@ -68,4 +74,23 @@ func checkFormat(got string, allowed ...string) error {
 		}
 	}
 	return withCode(exitError, fmt.Errorf("unknown output format %q (want one of %v)", got, allowed))
+}
+
+// readRepo takes a consistent snapshot of the config directory (never a
+// file half-written by an editor, never a mix of two checkouts) and warns
+// when the directory is a git work tree whose config files differ from
+// HEAD: what is planned is what is on disk, not what was committed.
+func readRepo(c *cobra.Command, dir string) (fs.FS, error) {
+	s, err := dirsnap.Read(c.Context(), dir, dirsnap.Options{})
+	if err != nil {
+		return nil, err
+	}
+	d, err := dirsnap.CheckGit(dir, s)
+	switch {
+	case err != nil:
+		fmt.Fprintf(c.ErrOrStderr(), "moat: warning: %v\n", err)
+	case d != nil && !d.Clean():
+		fmt.Fprintf(c.ErrOrStderr(), "moat: warning: %s: %s; moat reads the files on disk\n", dir, d)
+	}
+	return s.FS, nil
 }
