@@ -48,6 +48,13 @@ type Result struct {
 // faster than 4 (docs/BENCHMARKS.md), so a wider default costs nothing.
 const DefaultParallel = 8
 
+// DefaultGrace is how long operations in flight may go on after ctx is
+// cancelled (the first SIGINT/SIGTERM) before their engine calls are
+// cancelled too. Long enough for a create to finish its connect and start
+// (a container left created but not started is taken over by the next
+// apply anyway), short enough that an interrupt is obeyed promptly.
+const DefaultGrace = 10 * time.Second
+
 // Options tune the executor.
 type Options struct {
 	// Parallel is the number of operations in flight (DefaultParallel).
@@ -55,6 +62,10 @@ type Options struct {
 	// OnResult, if set, is called once per finished operation, from the
 	// executor's goroutines (one at a time).
 	OnResult func(Result)
+	// Grace is how long operations in flight may run on after ctx ends
+	// (DefaultGrace; negative: not at all). The engine's own call
+	// deadlines bound them in any case.
+	Grace time.Duration
 }
 
 // Run executes p against eng and returns one Result per operation in plan
@@ -64,6 +75,9 @@ type Options struct {
 func Run(ctx context.Context, eng engine.Engine, p *reconcile.Plan, opts Options) ([]Result, error) {
 	if opts.Parallel <= 0 {
 		opts.Parallel = DefaultParallel
+	}
+	if opts.Grace == 0 {
+		opts.Grace = DefaultGrace
 	}
 	n := len(p.Operations)
 	index := make(map[string]int, n)
@@ -102,6 +116,10 @@ func Run(ctx context.Context, eng engine.Engine, p *reconcile.Plan, opts Options
 		wg       sync.WaitGroup
 		finished int
 		done     = make(chan struct{})
+		// down is set by the first operation that failed because the
+		// engine did not answer (or could not be reached): starting more
+		// would only wait out one deadline after another.
+		down bool
 	)
 	for i := range waiting {
 		if waiting[i] == 0 {
@@ -115,6 +133,9 @@ func Run(ctx context.Context, eng engine.Engine, p *reconcile.Plan, opts Options
 		results[i] = r
 		if r.Outcome == Failed || r.Outcome == Skipped {
 			failed[i] = true
+		}
+		if errors.Is(r.Err, engine.ErrUnreachable) {
+			down = true
 		}
 		if opts.OnResult != nil {
 			opts.OnResult(r)
@@ -137,25 +158,41 @@ func Run(ctx context.Context, eng engine.Engine, p *reconcile.Plan, opts Options
 		return results, nil
 	}
 	sem := make(chan struct{}, opts.Parallel)
-	// Cancelling ctx stops new operations; those in flight run to the end
-	// on a context that ignores it, so that a container is not left
-	// created but never started by an interrupt.
-	callCtx := context.WithoutCancel(ctx)
+	// Cancelling ctx stops new operations; those in flight go on for the
+	// grace period on a context that ignores it, so that an interrupt does
+	// not leave a container created but never started, and are cancelled
+	// after it (their engine calls have deadlines too, so even an engine
+	// that stopped answering cannot hold the run beyond grace plus one
+	// cleanup deadline).
+	callCtx, cancelCalls := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCalls()
+	stopGrace := context.AfterFunc(ctx, func() {
+		if opts.Grace < 0 {
+			cancelCalls()
+			return
+		}
+		t := time.AfterFunc(opts.Grace, cancelCalls)
+		context.AfterFunc(callCtx, func() { t.Stop() })
+	})
+	defer stopGrace()
 loop:
 	for {
 		select {
 		case <-done:
 			break loop
 		case i := <-ready:
+			// Take a slot first, then decide: the operation that frees it
+			// may just have found the engine down.
+			sem <- struct{}{}
 			mu.Lock()
-			skip := failed[i] || ctx.Err() != nil
+			skip := failed[i] || down || ctx.Err() != nil
 			if skip {
 				finish(i, Result{Op: &p.Operations[i], Outcome: Skipped})
 				mu.Unlock()
+				<-sem
 				continue
 			}
 			mu.Unlock()
-			sem <- struct{}{}
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
@@ -168,7 +205,7 @@ loop:
 		}
 	}
 	wg.Wait()
-	return results, summarise(ctx, results)
+	return results, summarise(ctx, results, down)
 }
 
 // execute makes the engine call(s) for one operation.
@@ -282,18 +319,45 @@ func checkAcyclic(waiting []int, dependents [][]int) error {
 	return nil
 }
 
-func summarise(ctx context.Context, results []Result) error {
+// summarise is the run's error: what failed, and why the rest was not
+// started. An interrupt is said first (errors.Is(err, context.Canceled)
+// holds), so that the CLI reports it as such even when operations in
+// flight failed because of it.
+func summarise(ctx context.Context, results []Result, down bool) error {
 	var msgs []string
+	skipped := 0
 	for _, r := range results {
-		if r.Outcome == Failed {
+		switch r.Outcome {
+		case Failed:
 			msgs = append(msgs, fmt.Sprintf("%s: %v", r.Op.ID, r.Err))
+		case Skipped:
+			skipped++
 		}
 	}
-	if len(msgs) > 0 {
-		return fmt.Errorf("%d operation(s) failed:\n  %s", len(msgs), strings.Join(msgs, "\n  "))
-	}
+	var why []string
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("apply interrupted: %w", err)
+		why = append(why, fmt.Sprintf("apply interrupted (%v): %d operation(s) not started; run apply again to finish", err, skipped))
+	} else if down && skipped > 0 {
+		why = append(why, fmt.Sprintf("the engine stopped answering: %d operation(s) not started", skipped))
 	}
-	return nil
+	if len(msgs) > 0 {
+		why = append(why, fmt.Sprintf("%d operation(s) failed:\n  %s", len(msgs), strings.Join(msgs, "\n  ")))
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	err := errors.New(strings.Join(why, "\n"))
+	if ctx.Err() != nil {
+		return interrupted{err}
+	}
+	return err
 }
+
+// ErrInterrupted marks (errors.Is) the error of a run whose context ended
+// before the plan was done.
+var ErrInterrupted = errors.New("interrupted")
+
+type interrupted struct{ error }
+
+func (i interrupted) Unwrap() error        { return i.error }
+func (i interrupted) Is(target error) bool { return target == ErrInterrupted }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/moat-platform/moat/apply"
 	"github.com/moat-platform/moat/compile"
@@ -112,6 +113,9 @@ type ApplyOptions struct {
 	AllowMassDelete bool
 	Parallel        int
 	Log             *slog.Logger
+	// Grace: how long operations in flight may go on after ctx ends
+	// (apply.DefaultGrace when 0).
+	Grace time.Duration
 }
 
 // Apply guards p against observed and executes it on eng.
@@ -128,6 +132,7 @@ func Apply(ctx context.Context, eng engine.Engine, p *reconcile.Plan, observed *
 	}
 	return apply.Run(ctx, eng, p, apply.Options{
 		Parallel: opts.Parallel,
+		Grace:    opts.Grace,
 		OnResult: func(r apply.Result) {
 			attrs := []any{"op", r.Op.ID, "outcome", r.Outcome, "cause", r.Op.Cause, "took", r.Duration.Round(1e6)}
 			if r.Err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/moat-platform/moat/apply"
 	"github.com/moat-platform/moat/controller"
@@ -22,6 +23,7 @@ func newApply() *cobra.Command {
 		allowMassDelete bool
 		parallel        int
 		verbose         bool
+		grace           time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "apply [DIR]",
@@ -38,7 +40,7 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 			if err != nil {
 				return err
 			}
-			eng, err := openEngine(t.Desired.Instance)
+			eng, err := openEngine(t.Desired.Instance, c.ErrOrStderr())
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}
@@ -71,7 +73,7 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 			}
 			log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			results, err := controller.Apply(c.Context(), eng, p, observed, controller.ApplyOptions{
-				AllowMassDelete: allowMassDelete, Parallel: parallel, Log: log,
+				AllowMassDelete: allowMassDelete, Parallel: parallel, Log: log, Grace: grace,
 			})
 			printResults(out, results)
 			printStats(c, f.stats, eng)
@@ -85,6 +87,7 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 	c.Flags().StringVar(&planFile, "plan", "", "apply this saved plan (from moat plan --out) instead of planning anew")
 	c.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "allow a plan that removes more than half of the managed containers or all of a tenant's")
 	c.Flags().IntVar(&parallel, "parallel", apply.DefaultParallel, "operations in flight at once")
+	c.Flags().DurationVar(&grace, "grace", apply.DefaultGrace, "after the first SIGINT/SIGTERM, how long operations in flight may finish before they are cancelled")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every operation as it finishes")
 	return c
 }

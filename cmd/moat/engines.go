@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"time"
 
 	"github.com/moat-platform/moat/engine"
 	"github.com/moat-platform/moat/engine/docker"
 	"github.com/moat-platform/moat/engine/fake"
+	"github.com/spf13/cobra"
 )
 
 // engineHandle is the engine a command drives, plus its call counter.
@@ -16,10 +19,27 @@ type engineHandle struct {
 	stats func() (total int, calls map[string]int)
 }
 
+// engineFlags are the root's engine flags (every command that talks to
+// the engine honours them).
+var engineFlags struct {
+	read, write time.Duration
+	retries     int
+}
+
+func registerEngineFlags(root *cobra.Command) {
+	fs := root.PersistentFlags()
+	fs.DurationVar(&engineFlags.read, "engine-timeout", docker.DefaultReadTimeout,
+		"deadline of each engine read (ping, list, inspect)")
+	fs.DurationVar(&engineFlags.write, "engine-write-timeout", docker.DefaultWriteTimeout,
+		"deadline of each engine create, start, connect, disconnect or remove (a stop gets the app's stop timeout plus 15s)")
+	fs.IntVar(&engineFlags.retries, "engine-retries", docker.DefaultRetries,
+		"how often an engine call is sent again after a transient error (5xx, connection cut); 0: never")
+}
+
 // openEngine finds the engine as the docker CLI does (DOCKER_HOST, else the
 // local socket). MOAT_FAKE_ENGINE=FILE selects the in-memory engine, kept
 // in FILE between runs: for CLI scripts, never for production.
-func openEngine(instance string) (*engineHandle, error) {
+func openEngine(instance string, stderr io.Writer) (*engineHandle, error) {
 	if path := os.Getenv("MOAT_FAKE_ENGINE"); path != "" {
 		f, err := fake.Open(path)
 		if err != nil {
@@ -27,7 +47,19 @@ func openEngine(instance string) (*engineHandle, error) {
 		}
 		return &engineHandle{Engine: f, stats: f.Stats}, nil
 	}
-	d, err := docker.New(docker.Options{Instance: instance})
+	retries := engineFlags.retries
+	if retries == 0 {
+		retries = -1 // the flag's 0 is "never"; the option's is "default"
+	}
+	d, err := docker.New(docker.Options{
+		Instance:       instance,
+		ConnectTimeout: engineFlags.read,
+		Timeouts:       docker.Timeouts{Read: engineFlags.read, Write: engineFlags.write},
+		Retries:        retries,
+		// Retries are warnings: the run goes on, but the operator should
+		// know the engine is flaky.
+		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
 	if err != nil {
 		return nil, err
 	}

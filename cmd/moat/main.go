@@ -1,5 +1,3 @@
-// Command moat turns a git repository of tenant YAML into isolated,
-// hardened Docker state, and keeps it there. See README.md.
 package main
 
 import (
@@ -11,16 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/moat-platform/moat/apply"
 	"github.com/spf13/cobra"
-)
-
-// Exit codes, as `terraform plan -detailed-exitcode` users expect: 0 fine
-// or no changes, 1 invalid config or changes refused, 2 usage or I/O error.
-// plan --detailed-exitcode maps "changes present" to 2 and errors to 1.
-const (
-	exitOK      = 0
-	exitInvalid = 1
-	exitError   = 2
 )
 
 // exitErr carries an exit code through cobra; a nil err exits quietly.
@@ -51,8 +41,10 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	// SIGINT/SIGTERM cancel the context: apply stops starting operations,
-	// lets those in flight finish, and says what was left (a rerun
-	// converges). A second signal kills as usual.
+	// lets those in flight finish (for at most its grace period; every
+	// engine call has a deadline too), says what was left (a rerun
+	// converges) and exits exitInterrupted. A second signal kills as
+	// usual.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -62,6 +54,10 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
+	}
+	if ctx.Err() != nil || errors.Is(err, apply.ErrInterrupted) {
+		fmt.Fprintln(stderr, "moat: interrupted:", err)
+		return exitInterrupted
 	}
 	var ee *exitErr
 	if errors.As(err, &ee) {
@@ -85,6 +81,7 @@ services are reached only in the mode the platform granted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	registerEngineFlags(root)
 	root.AddCommand(newValidate(), newPlan(), newApply(), newState(), newRules(), newVersion())
 	// Flag errors are usage errors: exit 2, like a bad argument.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

@@ -52,7 +52,13 @@ one snapshot of live state (the local engine, or a snapshot file with
 --live FILE so that a pull-request check needs no Docker), and prints the
 minimal plan. Exit 0 success, 1 error; with --detailed-exitcode 0 no
 changes, 1 error, 2 changes present.`,
-		Args: cobra.MaximumNArgs(1),
+		// Usage errors are 1 here, see SetFlagErrorFunc below.
+		Args: func(c *cobra.Command, args []string) error {
+			if err := cobra.MaximumNArgs(1)(c, args); err != nil {
+				return withCode(exitInvalid, err)
+			}
+			return nil
+		},
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkFormat(format, "text", "json", "markdown"); err != nil {
 				return withCode(exitInvalid, err)
@@ -64,7 +70,7 @@ changes, 1 error, 2 changes present.`,
 			if err != nil {
 				return err
 			}
-			observed, st, err := observe(c.Context(), f.live, t)
+			observed, st, err := observe(c.Context(), c.ErrOrStderr(), f.live, t)
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}
@@ -84,7 +90,7 @@ changes, 1 error, 2 changes present.`,
 				st(c.ErrOrStderr())
 			}
 			if detailed && !p.Empty() {
-				return withCode(2, nil)
+				return withCode(exitChanges, nil)
 			}
 			return nil
 		},
@@ -152,7 +158,7 @@ func invalid(c *cobra.Command, dir string, err error) error {
 
 // observe takes the one snapshot of live state: from the engine, or from a
 // snapshot file. It returns a stats printer when the engine counts calls.
-func observe(ctx context.Context, live string, t *controller.Target) (*state.Observed, func(io.Writer), error) {
+func observe(ctx context.Context, stderr io.Writer, live string, t *controller.Target) (*state.Observed, func(io.Writer), error) {
 	if live != "docker" {
 		fh, err := os.Open(live)
 		if err != nil {
@@ -168,7 +174,7 @@ func observe(ctx context.Context, live string, t *controller.Target) (*state.Obs
 		}
 		return snap.Observed, nil, nil
 	}
-	eng, err := openEngine(t.Desired.Instance)
+	eng, err := openEngine(t.Desired.Instance, stderr)
 	if err != nil {
 		return nil, nil, err
 	}

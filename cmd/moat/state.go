@@ -30,7 +30,7 @@ no secret values.`,
 				return err
 			}
 			instance := repo.Platform.Name
-			eng, err := openEngine(instance)
+			eng, err := openEngine(instance, c.ErrOrStderr())
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}

@@ -11,6 +11,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -40,6 +41,15 @@ type Options struct {
 	// RemoveNetwork and RemoveVolume are asked to delete (the managed-by
 	// label is always required).
 	Instance string
+	// Timeouts are the deadlines of engine calls by kind (zero fields take
+	// the defaults: DefaultReadTimeout and the others).
+	Timeouts Timeouts
+	// Retries is how often an idempotent call is sent again after a
+	// transient engine error (5xx, connection cut): 0 means
+	// DefaultRetries, a negative value means never.
+	Retries int
+	// Log receives one warning per retry (nil: no log).
+	Log *slog.Logger
 }
 
 // Engine is the Docker driver. It is safe for concurrent use.
@@ -49,6 +59,9 @@ type Engine struct {
 	instance string
 	counter  *countingTransport // nil with Options.NoCallCount
 	base     *http.Transport    // to close idle connections when counting
+	timeouts Timeouts
+	retries  int
+	log      *slog.Logger
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -59,7 +72,16 @@ var _ engine.Engine = (*Engine)(nil)
 // one the SDK would otherwise make lazily before the first call, so it
 // adds nothing to the cost of a run.
 func New(opts Options) (*Engine, error) {
-	e := &Engine{instance: opts.Instance}
+	e := &Engine{instance: opts.Instance, timeouts: opts.Timeouts.withDefaults(), retries: opts.Retries, log: opts.Log}
+	switch {
+	case e.retries == 0:
+		e.retries = DefaultRetries
+	case e.retries < 0:
+		e.retries = 0
+	}
+	if e.log == nil {
+		e.log = discardLog
+	}
 	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if opts.Host != "" {
 		clientOpts = append(clientOpts, client.WithHost(opts.Host))

@@ -29,11 +29,15 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 	if instance == "" {
 		return nil, fmt.Errorf("observe: instance is required")
 	}
-	nets, err := e.cli.NetworkList(ctx, network.ListOptions{Filters: managedFilter(instance)})
+	nets, err := call(e, ctx, "list networks", read, func(ctx context.Context) ([]network.Summary, error) {
+		return e.cli.NetworkList(ctx, network.ListOptions{Filters: managedFilter(instance)})
+	})
 	if err != nil {
 		return nil, wrap(err, "observe: list networks")
 	}
-	ctrs, err := e.cli.ContainerList(ctx, container.ListOptions{All: true})
+	ctrs, err := call(e, ctx, "list containers", read, func(ctx context.Context) ([]container.Summary, error) {
+		return e.cli.ContainerList(ctx, container.ListOptions{All: true})
+	})
 	if err != nil {
 		return nil, wrap(err, "observe: list containers")
 	}
@@ -91,7 +95,9 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 	slices.SortFunc(obs.Containers, func(a, b state.Container) int { return strings.Compare(a.Name, b.Name) })
 
 	if volumes {
-		resp, err := e.cli.VolumeList(ctx, volume.ListOptions{Filters: managedFilter(instance)})
+		resp, err := call(e, ctx, "list volumes", read, func(ctx context.Context) (volume.ListResponse, error) {
+			return e.cli.VolumeList(ctx, volume.ListOptions{Filters: managedFilter(instance)})
+		})
 		if err != nil {
 			return nil, wrap(err, "observe: list volumes")
 		}
@@ -119,7 +125,11 @@ func subnetOf(ipam network.IPAM) string {
 
 // CreateNetwork creates a network. On API 1.41 the SDK sends
 // CheckDuplicate, so an existing network of that name (managed or not) is
-// a conflict error rather than a second network with the same name.
+// a conflict error rather than a second network with the same name. A
+// network that appeared since the plan's snapshot (the create of a run
+// killed mid-way, which the engine finishes after moat died) is taken
+// over when it is this instance's and matches the spec; see
+// takeOverNetwork.
 func (e *Engine) CreateNetwork(ctx context.Context, spec state.NetworkSpec) (string, error) {
 	opts := network.CreateOptions{
 		Driver:     spec.Driver,
@@ -134,16 +144,24 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec state.NetworkSpec) (str
 			Config: []network.IPAMConfig{{Subnet: spec.Subnet, Gateway: spec.Gateway}},
 		}
 	}
-	resp, err := e.cli.NetworkCreate(ctx, spec.Name, opts)
-	if err != nil {
+	// Sent again on a transient error: if the first one was made after
+	// all, the second meets it (conflict or pool overlap) and the
+	// takeover below returns it.
+	resp, err := call(e, ctx, "create network "+spec.Name, write, func(ctx context.Context) (network.CreateResponse, error) {
+		return e.cli.NetworkCreate(ctx, spec.Name, opts)
+	})
+	if err == nil {
+		return resp.ID, nil
+	}
+	if errors.Is(err, engine.ErrUnreachable) || ctx.Err() != nil {
 		return "", wrap(err, "create network %s", spec.Name)
 	}
-	return resp.ID, nil
+	return e.takeOverNetwork(ctx, spec, err)
 }
 
 // RemoveNetwork removes a managed network; a missing one is success.
 func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
-	n, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	n, err := e.inspectNetwork(ctx, name)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return nil
@@ -155,7 +173,10 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 			state.LabelManagedBy, state.ManagedBy, state.LabelInstance)
 	}
 	// By id: the name could have been reused since the inspect.
-	if err := ignoreNotFound(e.cli.NetworkRemove(ctx, n.ID)); err != nil {
+	err = e.do(ctx, "remove network "+name, write, 0, idempotent, func(ctx context.Context) error {
+		return e.cli.NetworkRemove(ctx, n.ID)
+	})
+	if err := ignoreNotFound(err); err != nil {
 		return wrap(err, "remove network %s", name)
 	}
 	return nil
@@ -164,7 +185,10 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 // CreateVolume ensures a named volume. Docker itself returns the existing
 // volume for a known name, so this is idempotent without an inspect.
 func (e *Engine) CreateVolume(ctx context.Context, spec state.VolumeSpec) error {
-	if _, err := e.cli.VolumeCreate(ctx, volume.CreateOptions{Name: spec.Name, Labels: spec.Labels}); err != nil {
+	_, err := call(e, ctx, "create volume "+spec.Name, write, func(ctx context.Context) (volume.Volume, error) {
+		return e.cli.VolumeCreate(ctx, volume.CreateOptions{Name: spec.Name, Labels: spec.Labels})
+	})
+	if err != nil {
 		return wrap(err, "create volume %s", spec.Name)
 	}
 	return nil
@@ -173,7 +197,9 @@ func (e *Engine) CreateVolume(ctx context.Context, spec state.VolumeSpec) error 
 // RemoveVolume removes a managed volume; a missing one is success. Volumes
 // hold data, so the managed check applies here too.
 func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
-	v, err := e.cli.VolumeInspect(ctx, name)
+	v, err := call(e, ctx, "inspect volume "+name, read, func(ctx context.Context) (volume.Volume, error) {
+		return e.cli.VolumeInspect(ctx, name)
+	})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return nil
@@ -183,7 +209,10 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 	if !e.mayDelete(v.Labels) {
 		return fmt.Errorf("remove volume %s: %w", name, engine.ErrNotManaged)
 	}
-	if err := ignoreNotFound(e.cli.VolumeRemove(ctx, name, false)); err != nil {
+	err = e.do(ctx, "remove volume "+name, write, 0, idempotent, func(ctx context.Context) error {
+		return e.cli.VolumeRemove(ctx, name, false)
+	})
+	if err := ignoreNotFound(err); err != nil {
 		return wrap(err, "remove volume %s", name)
 	}
 	return nil
@@ -194,54 +223,91 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 // create and the others are connected before the start (the app never
 // runs with half its networks). If any step after the create fails, the
 // half-made container is removed, so a failed create leaves nothing
-// behind that a later plan would have to explain.
+// behind that a later plan would have to explain; if even that removal
+// fails (the engine stopped answering), what is left carries the spec's
+// name and labels, and the next apply starts or replaces it.
 func (e *Engine) CreateContainer(ctx context.Context, spec state.ContainerSpec) (string, error) {
 	cfg, hc, nc, err := containerConfig(spec)
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
 	}
-	resp, err := e.cli.ContainerCreate(ctx, cfg, hc, nc, nil, spec.Name)
+	// Sent again on a transient error: if the first one was made after
+	// all, the second gets a conflict and the leftover path below
+	// removes it (it is ours: our name and labels) and creates again.
+	create := func() (container.CreateResponse, error) {
+		return call(e, ctx, "create container "+spec.Name, write, func(ctx context.Context) (container.CreateResponse, error) {
+			return e.cli.ContainerCreate(ctx, cfg, hc, nc, nil, spec.Name)
+		})
+	}
+	resp, err := create()
 	if err != nil && cerrdefs.IsConflict(err) {
 		// A container of that name exists: ours from an interrupted run
 		// (remove and retry once) or someone else's (refuse).
 		if rerr := e.removeLeftover(ctx, spec); rerr != nil {
 			return "", rerr
 		}
-		resp, err = e.cli.ContainerCreate(ctx, cfg, hc, nc, nil, spec.Name)
+		resp, err = create()
 	}
 	if err != nil {
 		if isMessage(err, "no such image") {
 			return "", fmt.Errorf("create container %s: image %s is not on the engine (moat never pulls; build or load it first): %w",
 				spec.Name, spec.Image, notFound{err})
 		}
-		return "", wrap(err, "create container %s", spec.Name)
+		err = wrap(err, "create container %s", spec.Name)
+		if errors.Is(err, engine.ErrUnreachable) || ctx.Err() != nil {
+			// The engine may have made it without telling us.
+			return "", e.cleanupByName(ctx, spec, err)
+		}
+		return "", err
 	}
 	id := resp.ID
 
 	fail := func(step error) (string, error) {
-		// Clean up even if ctx was cancelled (that may be why we failed).
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if rerr := ignoreNotFound(e.cli.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})); rerr != nil {
-			return "", fmt.Errorf("%w (and removing the half-created container %s failed: %v)", step, spec.Name, rerr)
+		// Clean up even if ctx was cancelled (that may be why we failed),
+		// under the cleanup deadline.
+		if rerr := ignoreNotFound(e.removeByID(context.WithoutCancel(ctx), id, cleanup)); rerr != nil {
+			return "", fmt.Errorf("%w (and removing the half-created container %s failed: %v; the next apply replaces it)", step, spec.Name, rerr)
 		}
 		return "", step
 	}
 	for _, ep := range spec.Networks[min(1, len(spec.Networks)):] {
-		if err := e.cli.NetworkConnect(ctx, ep.Network, id, &network.EndpointSettings{Aliases: ep.Aliases}); err != nil {
+		if err := e.connect(ctx, ep.Network, id, ep.Aliases); err != nil && !isMessage(err, "already exists in network", "already attached") {
 			return fail(wrap(err, "create container %s: connect network %s", spec.Name, ep.Network))
 		}
 	}
-	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+	if err := e.start(ctx, id); err != nil {
 		return fail(wrap(err, "create container %s: start", spec.Name))
 	}
 	return id, nil
 }
 
+// cleanupByName removes the container a create that got no answer may
+// have made, if it is ours; step is the create's error, returned with
+// what the cleanup found.
+func (e *Engine) cleanupByName(ctx context.Context, spec state.ContainerSpec, step error) error {
+	cctx := context.WithoutCancel(ctx)
+	old, err := call(e, cctx, "inspect container "+spec.Name, cleanup, func(ctx context.Context) (container.InspectResponse, error) {
+		return e.cli.ContainerInspect(ctx, spec.Name)
+	})
+	if cerrdefs.IsNotFound(err) {
+		return step
+	}
+	if err != nil {
+		return fmt.Errorf("%w (a container %s may have been made; the next apply takes it over)", step, spec.Name)
+	}
+	if old.Config == nil || !state.Managed(old.Config.Labels, spec.Labels[state.LabelInstance]) {
+		return step
+	}
+	if err := ignoreNotFound(e.removeByID(cctx, old.ID, cleanup)); err != nil {
+		return fmt.Errorf("%w (and removing the half-created container %s failed: %v; the next apply replaces it)", step, spec.Name, err)
+	}
+	return step
+}
+
 // removeLeftover removes a same-named container only if it carries the
 // managed labels of the spec's instance.
 func (e *Engine) removeLeftover(ctx context.Context, spec state.ContainerSpec) error {
-	old, err := e.cli.ContainerInspect(ctx, spec.Name)
+	old, err := e.inspectContainer(ctx, spec.Name)
 	if cerrdefs.IsNotFound(err) {
 		return nil // gone meanwhile: the retry will create it
 	}
@@ -257,7 +323,8 @@ func (e *Engine) removeLeftover(ctx context.Context, spec state.ContainerSpec) e
 		return fmt.Errorf("create container %s: %w: a container of that name already exists and is not moat's (instance %q); rename or remove it by hand",
 			spec.Name, engine.ErrNotManaged, instance)
 	}
-	if err := ignoreNotFound(e.cli.ContainerRemove(ctx, old.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})); err != nil {
+	e.log.Info("removing the leftover of an interrupted create", "container", spec.Name, "id", old.ID)
+	if err := ignoreNotFound(e.removeByID(ctx, old.ID, write)); err != nil {
 		return wrap(err, "create container %s: remove the leftover of an interrupted run", spec.Name)
 	}
 	return nil
@@ -361,7 +428,7 @@ func containerConfig(spec state.ContainerSpec) (*container.Config, *container.Ho
 // StartContainer starts a created or stopped container; starting a
 // running one is success (the engine answers 304).
 func (e *Engine) StartContainer(ctx context.Context, id string) error {
-	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+	if err := e.start(ctx, id); err != nil {
 		return wrap(err, "start container %s", id)
 	}
 	return nil
@@ -371,7 +438,7 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 // managed container with its anonymous volumes. A missing container is
 // success, so a retried apply does not fail on work already done.
 func (e *Engine) RemoveContainer(ctx context.Context, id string, timeout int) error {
-	c, err := e.cli.ContainerInspect(ctx, id)
+	c, err := e.inspectContainer(ctx, id)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return nil
@@ -394,12 +461,18 @@ func (e *Engine) RemoveContainer(ctx context.Context, id string, timeout int) er
 		if timeout >= 0 {
 			t = &timeout
 		}
-		stopErr = e.cli.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: t})
+		grace := 10 * time.Second // the engine's default when t is nil
+		if t != nil {
+			grace = time.Duration(*t) * time.Second
+		}
+		stopErr = e.do(ctx, "stop container "+id, stop, grace, idempotent, func(ctx context.Context) error {
+			return e.cli.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: t})
+		})
 		if cerrdefs.IsNotFound(stopErr) {
 			return nil
 		}
 	}
-	err = e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	err = e.removeByID(ctx, c.ID, write)
 	switch {
 	case err == nil, cerrdefs.IsNotFound(err):
 		return nil
@@ -414,7 +487,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, id string, timeout int) er
 // Connect attaches a container to a network with aliases; an existing
 // attachment is success.
 func (e *Engine) Connect(ctx context.Context, netName, ctr string, aliases []string) error {
-	err := e.cli.NetworkConnect(ctx, netName, ctr, &network.EndpointSettings{Aliases: aliases})
+	err := e.connect(ctx, netName, ctr, aliases)
 	if err != nil && !isMessage(err, "already exists in network", "already attached") {
 		return wrap(err, "connect container %s to network %s", ctr, netName)
 	}
@@ -425,7 +498,9 @@ func (e *Engine) Connect(ctx context.Context, netName, ctr string, aliases []str
 // works on stopped containers); no attachment, no container or no network
 // is success: the goal "not attached" holds.
 func (e *Engine) Disconnect(ctx context.Context, netName, ctr string) error {
-	err := e.cli.NetworkDisconnect(ctx, netName, ctr, true)
+	err := e.do(ctx, "disconnect "+ctr+" from "+netName, write, 0, idempotent, func(ctx context.Context) error {
+		return e.cli.NetworkDisconnect(ctx, netName, ctr, true)
+	})
 	if err != nil && !cerrdefs.IsNotFound(err) && !isMessage(err, "is not connected") {
 		return wrap(err, "disconnect container %s from network %s", ctr, netName)
 	}

@@ -1,0 +1,131 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/moat-platform/moat/engine"
+	"github.com/moat-platform/moat/state"
+)
+
+// takeOverPolls is how often takeOverNetwork looks for the network by name
+// before it gives up, and takeOverWait the pause between looks: a create
+// that lost the race for the address pool to one still in flight in the
+// engine (a killed run's) sees "Pool overlaps" before that network is
+// visible by name.
+const (
+	takeOverPolls = 4
+	takeOverWait  = 250 * time.Millisecond
+)
+
+// takeOverNetwork runs when the create of spec failed with createErr. A
+// kill -9 during a network create leaves the create running in the
+// engine; the next run's snapshot may not see it yet, so its own create
+// meets a conflict (same name) or, when both creates race, "Pool
+// overlaps". If a network of spec's name exists now, carries this
+// instance's labels and matches the spec (driver, internal, subnet), it
+// is the one we wanted: return its id. Anything else is a clear error
+// naming what is in the way. Only the error path pays for this.
+func (e *Engine) takeOverNetwork(ctx context.Context, spec state.NetworkSpec, createErr error) (string, error) {
+	conflict := cerrdefs.IsConflict(createErr) || isMessage(createErr, "already exists")
+	overlap := isMessage(createErr, "pool overlaps", "overlaps with other one")
+	if !conflict && !overlap {
+		return "", wrap(createErr, "create network %s", spec.Name)
+	}
+	instance := spec.Labels[state.LabelInstance]
+	for poll := 0; poll < takeOverPolls; poll++ {
+		n, err := e.inspectNetwork(ctx, spec.Name)
+		switch {
+		case err == nil:
+			if !state.Managed(n.Labels, instance) {
+				return "", fmt.Errorf("create network %s: %w: a network of that name (id %.12s) exists and is not this instance's (%q); rename or remove it by hand",
+					spec.Name, engine.ErrNotManaged, n.ID, instance)
+			}
+			if why := networkDiffers(spec, n); why != "" {
+				return "", fmt.Errorf("create network %s: a network of that name of this instance appeared since the plan (id %.12s) and differs from the config (%s); run moat apply again to replace it: %w",
+					spec.Name, n.ID, why, createErr)
+			}
+			e.log.Warn("took over a network that appeared since the plan (an interrupted run's create)", "network", spec.Name, "id", n.ID)
+			return n.ID, nil
+		case !cerrdefs.IsNotFound(err):
+			return "", wrap(err, "create network %s: inspect the network in the way (%v)", spec.Name, createErr)
+		}
+		if conflict || poll == takeOverPolls-1 {
+			break
+		}
+		select {
+		case <-time.After(takeOverWait):
+		case <-ctx.Done():
+			return "", wrap(createErr, "create network %s", spec.Name)
+		}
+	}
+	if overlap {
+		if other := e.overlapping(ctx, spec); other != "" {
+			return "", fmt.Errorf("create network %s: subnet %s overlaps %s: %w", spec.Name, spec.Subnet, other, createErr)
+		}
+	}
+	return "", wrap(createErr, "create network %s", spec.Name)
+}
+
+// networkDiffers says how a live network differs from spec in what the
+// plan compares ("" if it does not).
+func networkDiffers(spec state.NetworkSpec, n network.Inspect) string {
+	var diffs []string
+	if spec.Driver != "" && n.Driver != spec.Driver {
+		diffs = append(diffs, fmt.Sprintf("driver %s, want %s", n.Driver, spec.Driver))
+	}
+	if n.Internal != spec.Internal {
+		diffs = append(diffs, fmt.Sprintf("internal %t, want %t", n.Internal, spec.Internal))
+	}
+	if got := subnetOf(n.IPAM); spec.Subnet != "" && got != spec.Subnet {
+		diffs = append(diffs, fmt.Sprintf("subnet %s, want %s", got, spec.Subnet))
+	}
+	for _, k := range []string{state.LabelManagedBy, state.LabelInstance, state.LabelTenant, state.LabelLan, state.LabelSpecHash} {
+		if spec.Labels[k] != n.Labels[k] {
+			diffs = append(diffs, fmt.Sprintf("label %s=%q, want %q", k, n.Labels[k], spec.Labels[k]))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// overlapping names the network whose subnet overlaps spec's, for the
+// error message ("" if none is found or the list fails).
+func (e *Engine) overlapping(ctx context.Context, spec state.NetworkSpec) string {
+	want, err := netip.ParsePrefix(spec.Subnet)
+	if err != nil {
+		return ""
+	}
+	nets, err := call(e, ctx, "list networks", read, func(ctx context.Context) ([]network.Summary, error) {
+		return e.cli.NetworkList(ctx, network.ListOptions{})
+	})
+	if err != nil {
+		return ""
+	}
+	for _, n := range nets {
+		for _, c := range n.IPAM.Config {
+			p, err := netip.ParsePrefix(c.Subnet)
+			if err != nil || !p.Overlaps(want) {
+				continue
+			}
+			owner := "not moat's"
+			if n.Labels[state.LabelManagedBy] == state.ManagedBy {
+				owner = fmt.Sprintf("moat instance %q", n.Labels[state.LabelInstance])
+			}
+			return fmt.Sprintf("network %s (%s, subnet %s, %s)", n.Name, shortID(n.ID), c.Subnet, owner)
+		}
+	}
+	return ""
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
