@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/moat-platform/moat/engine/fake"
@@ -101,5 +102,28 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if err := e.Save(); err != nil {
 		ts.Fatalf("fake save: %v", err)
+	}
+}
+
+// TestGatewayEnvFlags: MOAT_GATEWAY_* fills flags not given; a flag given
+// wins; a bad value names the variable.
+func TestGatewayEnvFlags(t *testing.T) {
+	c := newGateway()
+	if err := c.Flags().Parse([]string{"--mode=read-only"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MOAT_GATEWAY_MODE": "write-only", "MOAT_GATEWAY_TENANT": "acme", "MOAT_GATEWAY_MAX_BODY": "123"}
+	if err := envFlags(c.Flags(), func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	for flag, want := range map[string]string{"mode": "read-only", "tenant": "acme", "max-body": "123"} {
+		if got := c.Flags().Lookup(flag).Value.String(); got != want {
+			t.Errorf("--%s = %q, want %q", flag, got, want)
+		}
+	}
+	c = newGateway()
+	err := envFlags(c.Flags(), func(k string) string { return map[string]string{"MOAT_GATEWAY_RPS": "fast"}[k] })
+	if err == nil || !strings.Contains(err.Error(), "MOAT_GATEWAY_RPS") {
+		t.Errorf("bad env value: %v", err)
 	}
 }
