@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moat-platform/moat/compile"
 	"github.com/moat-platform/moat/engine"
 	"github.com/moat-platform/moat/reconcile"
 )
@@ -244,7 +245,7 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		if err := ensureVolumes(ctx, eng, op); err != nil {
 			return Failed, err
 		}
-		_, err := eng.CreateContainer(ctx, *op.ContainerSpec)
+		_, err := eng.CreateContainer(ctx, compile.Stamped(*op.ContainerSpec))
 		return Created, err
 	case reconcile.VerbRecreate:
 		if op.ContainerSpec == nil {
@@ -256,7 +257,7 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		if err := eng.RemoveContainer(ctx, liveRef(op), op.StopTimeout); err != nil {
 			return Failed, err
 		}
-		_, err := eng.CreateContainer(ctx, *op.ContainerSpec)
+		_, err := eng.CreateContainer(ctx, compile.Stamped(*op.ContainerSpec))
 		return Replaced, err
 	case reconcile.VerbRemove:
 		return Deleted, eng.RemoveContainer(ctx, liveRef(op), op.StopTimeout)

@@ -3,6 +3,7 @@ package apply_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/moat-platform/moat/compile"
 	"os"
 	"strings"
 	"testing"
@@ -24,6 +25,11 @@ func desired(t *testing.T) *state.Desired {
 	var d state.Desired
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
+	}
+	// The fixture's hash labels are made up; the executor stamps what it
+	// creates with the real ones, so the desired state must carry them.
+	for i := range d.Containers {
+		d.Containers[i] = compile.Stamped(d.Containers[i])
 	}
 	return &d
 }

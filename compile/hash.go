@@ -73,6 +73,20 @@ func SpecHash(s *state.ContainerSpec) (hash, parts string) {
 	return hex.EncodeToString(whole.Sum(nil)[:hashLen/2]), label.String()
 }
 
+// Stamped returns a copy of s whose spec-hash and spec-parts labels are
+// computed from s itself, whatever its labels said. The executor creates
+// only stamped specs: a label that says "this container is what the config
+// wants" must be moat's conclusion about the spec it creates, never a value
+// copied from input (a saved plan file), or an edited spec would look
+// current to every later plan.
+func Stamped(s state.ContainerSpec) state.ContainerSpec {
+	labels := make(map[string]string, len(s.Labels)+2)
+	maps.Copy(labels, s.Labels)
+	s.Labels = labels
+	setHash(&s)
+	return s
+}
+
 // setHash stores the spec hash and parts in the spec's labels.
 func setHash(s *state.ContainerSpec) {
 	h, p := SpecHash(s)

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/moat-platform/moat/apply"
@@ -118,10 +119,12 @@ type ApplyOptions struct {
 	Grace time.Duration
 }
 
+var errNoSecrets = errors.New("this plan was made without the secret store (--no-secrets) and can only be shown; plan with --secrets DIR to apply")
+
 // Apply guards p against observed and executes it on eng.
 func Apply(ctx context.Context, eng engine.Engine, p *reconcile.Plan, observed *state.Observed, opts ApplyOptions) ([]apply.Result, error) {
 	if p.SecretsUnknown {
-		return nil, errors.New("this plan was made without the secret store (--no-secrets) and can only be shown; plan with --secrets DIR to apply")
+		return nil, errNoSecrets
 	}
 	if err := reconcile.Guard(p, observed, reconcile.GuardOptions{AllowMassDelete: opts.AllowMassDelete}); err != nil {
 		return nil, err
@@ -155,4 +158,37 @@ func CheckSaved(p *reconcile.Plan, t *Target, observed *state.Observed) error {
 		return fmt.Errorf("saved plan is stale: live state changed since it was computed (fingerprint %s, now %s); run moat plan again", p.Fingerprint, fp)
 	}
 	return nil
+}
+
+// SavedPlanError is the refusal of a saved plan that is not what moat
+// computes: Diffs name each operation and field that differ.
+type SavedPlanError struct{ Diffs []string }
+
+func (e *SavedPlanError) Error() string {
+	return "refusing the saved plan: it differs from the plan moat computes now from the config and the live state " +
+		"(edited, or planned with other flags such as --evict-unmanaged):\n  " + strings.Join(e.Diffs, "\n  ")
+}
+
+// VerifySaved returns the plan to apply for a saved plan: moat recomputes
+// the plan from the config and the live state and applies its own, only
+// if the saved one is identical in every operation and spec. A saved plan
+// is input that travelled between jobs; executing its specs would make it
+// a way around validation (an image outside the policy, user 0:0, a
+// writable root), so it is only ever a promise of what moat will do, which
+// this checks.
+func VerifySaved(saved *reconcile.Plan, t *Target, observed *state.Observed, opts PlanOptions) (*reconcile.Plan, error) {
+	if saved.SecretsUnknown {
+		return nil, errNoSecrets
+	}
+	if err := CheckSaved(saved, t, observed); err != nil {
+		return nil, err
+	}
+	fresh, err := Plan(t, observed, opts)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	if diffs := reconcile.CompareSaved(saved, fresh); len(diffs) > 0 {
+		return nil, &SavedPlanError{Diffs: diffs}
+	}
+	return fresh, nil
 }

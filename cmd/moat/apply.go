@@ -30,8 +30,10 @@ func newApply() *cobra.Command {
 		Short: "Plan and apply the config repository to the local engine",
 		Long: `apply validates DIR (default "."), takes one snapshot of the local engine,
 computes the minimal plan, shows it, and applies it. With --plan FILE it
-applies a plan saved by "moat plan --out FILE" instead, only if the config
-revision and the live state are still those the plan was computed from.
+applies a plan saved by "moat plan --out FILE" instead: moat recomputes the
+plan from the config and the live state and applies it only if the saved
+one is identical, operation by operation and field by field; an edited or
+stale file is refused, naming what differs.
 A plan that would remove more than half of the managed containers, or
 every container of a tenant, is refused without --allow-mass-delete.`,
 		Args: cobra.MaximumNArgs(1),
@@ -50,10 +52,11 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 			}
 			var p *reconcile.Plan
 			if planFile != "" {
-				if p, err = readPlan(planFile); err != nil {
+				saved, err := readPlan(planFile)
+				if err != nil {
 					return withCode(exitInvalid, err)
 				}
-				if err := controller.CheckSaved(p, t, observed); err != nil {
+				if p, err = controller.VerifySaved(saved, t, observed, controller.PlanOptions{EvictUnmanaged: f.evictUnmanaged}); err != nil {
 					return withCode(exitInvalid, err)
 				}
 			} else if p, err = controller.Plan(t, observed, controller.PlanOptions{EvictUnmanaged: f.evictUnmanaged}); err != nil {
