@@ -153,13 +153,18 @@ func (op *Operation) Detail() string {
 	return string(op.Verb)
 }
 
-// Summary counts a plan's operations by action.
+// Summary counts a plan's operations by action. Containers and networks
+// are counted apart where it matters: a replaced network is not a
+// recreated container, and saying "1 to recreate" for it hid what the plan
+// does to a tenant's LAN.
 type Summary struct {
 	Create   int `json:"create"`
-	Recreate int `json:"recreate"`
-	Update   int `json:"update"`
-	Remove   int `json:"remove"`
-	Report   int `json:"report"`
+	Recreate int `json:"recreate"` // containers
+	// ReplaceNetworks counts networks removed and created again.
+	ReplaceNetworks int `json:"replace_networks"`
+	Update          int `json:"update"`
+	Remove          int `json:"remove"`
+	Report          int `json:"report"`
 }
 
 // Summary counts the operations. A replaced network is two operations (its
@@ -172,7 +177,11 @@ func (p *Plan) Summary() Summary {
 		case Create:
 			s.Create++
 		case Replace:
-			if op.Verb != VerbRemoveNetwork {
+			switch op.Verb {
+			case VerbCreateNetwork:
+				s.ReplaceNetworks++
+			case VerbRemoveNetwork:
+			default:
 				s.Recreate++
 			}
 		case Update:
@@ -186,10 +195,24 @@ func (p *Plan) Summary() Summary {
 	return s
 }
 
+// Counts is the counting part of the summary line ("1 to create, 0 to
+// recreate, 2 to update, 0 to remove"), with "N network(s) to replace"
+// after the recreates when there are any. Every format uses it.
+func (s Summary) Counts() string {
+	nets := ""
+	switch s.ReplaceNetworks {
+	case 0:
+	case 1:
+		nets = ", 1 network to replace"
+	default:
+		nets = fmt.Sprintf(", %d networks to replace", s.ReplaceNetworks)
+	}
+	return fmt.Sprintf("%d to create, %d to recreate%s, %d to update, %d to remove", s.Create, s.Recreate, nets, s.Update, s.Remove)
+}
+
 // String is the summary line of a plan.
 func (s Summary) String() string {
-	return fmt.Sprintf("Plan: %d to create, %d to recreate, %d to update, %d to remove, %d reported.",
-		s.Create, s.Recreate, s.Update, s.Remove, s.Report)
+	return fmt.Sprintf("Plan: %s, %d reported.", s.Counts(), s.Report)
 }
 
 // String is a compact, stable text of the plan: one line per operation

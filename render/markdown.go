@@ -34,7 +34,7 @@ func Markdown(w io.Writer, p *reconcile.Plan) error {
 	if p.Empty() {
 		ew.printf("**No changes to apply.**")
 	} else {
-		ew.printf("**Plan: %d to create, %d to recreate, %d to update, %d to remove.**", s.Create, s.Recreate, s.Update, s.Remove)
+		ew.printf("**Plan: %s.**", s.Counts())
 	}
 	if s.Report > 0 {
 		ew.printf(" %d reported, left as they are (`!`).", s.Report)

@@ -62,7 +62,7 @@ func Text(w io.Writer, p *reconcile.Plan) error {
 	if p.Empty() {
 		ew.printf("No changes to apply; %d reported.\n", s.Report)
 	} else {
-		ew.printf("Plan: %d to create, %d to recreate, %d to update, %d to remove.\n", s.Create, s.Recreate, s.Update, s.Remove)
+		ew.printf("Plan: %s.\n", s.Counts())
 	}
 	ew.printf("%s", secretsNote(p))
 	return ew.err
