@@ -54,11 +54,19 @@ type LoadOptions struct {
 
 // Load validates the repository in fsys and compiles it.
 func Load(fsys fs.FS, opts LoadOptions) (*Target, error) {
-	secretsDir := opts.SecretsDir
 	repo, err := Validate(fsys)
 	if err != nil {
 		return nil, err
 	}
+	return Compile(repo, opts)
+}
+
+// Compile compiles a validated repository against the host's secret
+// store. The watcher validates a revision once and compiles it each
+// round, so that a rotated secret is seen without a new revision.
+func Compile(repo *config.Repo, opts LoadOptions) (*Target, error) {
+	secretsDir := opts.SecretsDir
+	var err error
 	if secretsDir != "" {
 		// Bind mounts need an absolute host path; a relative flag is
 		// relative to where moat runs.

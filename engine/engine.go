@@ -7,6 +7,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/moat-platform/moat/state"
 )
@@ -35,6 +36,27 @@ type Engine interface {
 	RemoveContainer(ctx context.Context, id string, timeout int) error
 	Connect(ctx context.Context, network, container string, aliases []string) error
 	Disconnect(ctx context.Context, network, container string) error
+
+	// Events streams the changes of live state that may be drift for
+	// instance: a container of the instance died, was destroyed, renamed
+	// or updated, or any container was connected to or disconnected from
+	// one of the instance's networks. It is one long-lived call. The
+	// events channel is closed when the stream ends; the error channel
+	// then carries why (nil after ctx ended). A stream that goes silent
+	// because the engine is gone must end with an error within about
+	// half a minute, so that the caller reconnects instead of waiting
+	// forever.
+	Events(ctx context.Context, instance string) (<-chan Event, <-chan error)
+}
+
+// Event is one change seen on the engine's event stream. It only says
+// that something happened: the watcher observes the whole state again
+// rather than trusting an event's details.
+type Event struct {
+	Type   string // "container" or "network"
+	Action string // "die", "destroy", "connect", ...
+	Name   string // container or network name
+	Time   time.Time
 }
 
 // ErrUnreachable wraps failures to reach the engine at all, so that the CLI

@@ -46,6 +46,11 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}
+			lk, err := lockInstance(eng, t.Desired.Instance, "moat apply")
+			if err != nil {
+				return withCode(exitInvalid, err)
+			}
+			defer lk.Release()
 			observed, err := eng.Observe(c.Context(), t.Desired.Instance, controller.NeedVolumes(t.Repo))
 			if err != nil {
 				return withCode(exitInvalid, fmt.Errorf("observe live state: %w", err))

@@ -5,11 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/moat-platform/moat/engine"
 	"github.com/moat-platform/moat/engine/docker"
 	"github.com/moat-platform/moat/engine/fake"
+	"github.com/moat-platform/moat/lock"
 	"github.com/spf13/cobra"
 )
 
@@ -17,6 +19,7 @@ import (
 type engineHandle struct {
 	engine.Engine
 	stats func() (total int, calls map[string]int)
+	key   string // names the engine for the instance lock
 }
 
 // engineFlags are the root's engine flags (every command that talks to
@@ -45,7 +48,8 @@ func openEngine(instance string, stderr io.Writer) (*engineHandle, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fake engine: %w", err)
 		}
-		return &engineHandle{Engine: f, stats: f.Stats}, nil
+		abs, _ := filepath.Abs(path)
+		return &engineHandle{Engine: f, stats: f.Stats, key: "fake://" + abs}, nil
 	}
 	retries := engineFlags.retries
 	if retries == 0 {
@@ -63,7 +67,13 @@ func openEngine(instance string, stderr io.Writer) (*engineHandle, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engineHandle{Engine: d, stats: d.Stats}, nil
+	return &engineHandle{Engine: d, stats: d.Stats, key: lock.Key(d.Host())}, nil
+}
+
+// lockInstance takes the instance lock (see package lock): two moat
+// processes never reconcile the same instance on the same engine at once.
+func lockInstance(h *engineHandle, instance, what string) (*lock.Lock, error) {
+	return lock.Acquire(lock.Dir(), h.key, instance, what)
 }
 
 // printStats writes the API call count, one line per endpoint.

@@ -39,6 +39,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("EXAMPLES", examples)
 			env.Setenv("SECRETS", filepath.Join(env.WorkDir, "secrets"))
 			env.Setenv("MOAT_FAKE_ENGINE", filepath.Join(env.WorkDir, "engine.json"))
+			env.Setenv("MOAT_LOCK_DIR", filepath.Join(env.WorkDir, "locks"))
 			return os.CopyFS(filepath.Join(env.WorkDir, "secrets"), os.DirFS(secrets))
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -40,6 +40,7 @@ type Engine struct {
 	st    *fileState
 	total int
 	calls map[string]int
+	subs  map[*subscriber]bool // open Events streams
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -480,6 +481,7 @@ func (e *Engine) RemoveContainer(_ context.Context, id string, _ int) error {
 			return fmt.Errorf("remove container %s: %w", id, engine.ErrNotManaged)
 		}
 		delete(e.st.Containers, c.Name)
+		e.publishLocked("container", "destroy", c.Name)
 		return nil
 	})
 }
@@ -487,7 +489,7 @@ func (e *Engine) RemoveContainer(_ context.Context, id string, _ int) error {
 // Connect attaches a container to a network; already attached is success.
 func (e *Engine) Connect(_ context.Context, network, container string, aliases []string) error {
 	return e.call("Connect", func() error {
-		return e.st.connect(network, container, aliases)
+		return e.connectLocked(network, container, aliases)
 	})
 }
 
@@ -506,6 +508,17 @@ func (s *fileState) connect(network, container string, aliases []string) error {
 	return nil
 }
 
+// connectLocked attaches and publishes the event; e.mu is held.
+func (e *Engine) connectLocked(network, container string, aliases []string) error {
+	if err := e.st.connect(network, container, aliases); err != nil {
+		return err
+	}
+	if n := e.st.network(network); n != nil {
+		e.publishLocked("network", "connect", n.Name)
+	}
+	return nil
+}
+
 // Disconnect detaches a container; not attached, no container or no
 // network is success.
 func (e *Engine) Disconnect(_ context.Context, network, container string) error {
@@ -513,6 +526,7 @@ func (e *Engine) Disconnect(_ context.Context, network, container string) error 
 		n, c := e.st.network(network), e.st.container(container)
 		if n != nil && c != nil {
 			delete(c.Networks, n.Name)
+			e.publishLocked("network", "disconnect", n.Name)
 		}
 		return nil
 	})

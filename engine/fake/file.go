@@ -169,6 +169,7 @@ func (e *Engine) Stop(name string) error {
 			return fmt.Errorf("fake engine: stop %s: no such container", name)
 		}
 		c.State = "exited"
+		e.publishLocked("container", "die", c.Name)
 		return nil
 	})
 }
@@ -194,6 +195,7 @@ func (e *Engine) Remove(name string) error {
 			return fmt.Errorf("fake engine: remove %s: no such container", name)
 		}
 		delete(e.st.Containers, c.Name)
+		e.publishLocked("container", "destroy", c.Name)
 		return nil
 	})
 }
@@ -202,7 +204,7 @@ func (e *Engine) Remove(name string) error {
 // an operator's `docker network connect`).
 func (e *Engine) ConnectUnmanaged(network, container string) error {
 	return e.helper(func() error {
-		return e.st.connect(network, container, nil)
+		return e.connectLocked(network, container, nil)
 	})
 }
 
@@ -222,6 +224,7 @@ func (e *Engine) AddContainer(name, image string, labels map[string]string, netw
 				return fmt.Errorf("fake engine: add container %s: no such network %s", name, n)
 			}
 			c.Networks[nw.Name] = nil
+			e.publishLocked("network", "connect", nw.Name)
 		}
 		e.st.Containers[name] = c
 		id = c.ID
