@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,15 +12,16 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/moat-platform/moat/config/dirsnap"
 )
 
-// Read bounds of the dir source, matching the loader's defaults: a file
+// Read bounds of the git source, matching the loader's defaults: a blob
 // is read up to one byte past the loader's per-file limit (so the loader
 // still reports it as too large, with its name), never whole.
 const (
 	dirMaxFileBytes = 1<<20 + 1
 	dirMaxFiles     = 20001
-	dirReadAttempts = 5
 )
 
 // DirSource is a local directory. Its revision id is the hash of the
@@ -58,145 +58,29 @@ func NewDirSource(root string) (*DirSource, error) {
 
 func (d *DirSource) String() string { return "dir " + d.Root }
 
-// Fetch reads the tree. The read is checked for consistency: the tree's
-// listing and every file's size and modification time are taken again
-// after the read, and a tree that changed meanwhile is read again, so a
-// revision is never half of one save and half of the next.
+// Fetch reads the tree as one consistent snapshot (config/dirsnap: hash,
+// read, re-hash, quiet period), so a revision is never half of one save
+// and half of the next.
 func (d *DirSource) Fetch(ctx context.Context, _ string) (*Revision, error) {
-	var lastErr error
-	for range dirReadAttempts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		before, err := d.stamp()
-		if err != nil {
-			return nil, err
-		}
-		snap, err := d.read()
-		if err != nil {
-			return nil, err
-		}
-		after, err := d.stamp()
-		if err != nil {
-			return nil, err
-		}
-		if before != after {
-			lastErr = fmt.Errorf("dir source %s: the tree kept changing while it was read", d.Root)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		id := snap.finish()
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.last != nil && d.last.ID == id {
-			return d.last, nil
-		}
-		d.last = &Revision{ID: id, FS: snap, Time: time.Now()}
+	snap, err := dirsnap.Read(ctx, d.Root, dirsnap.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("dir source: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.last != nil && d.last.ID == snap.ID {
 		return d.last, nil
 	}
-	return nil, lastErr
+	d.last = &Revision{ID: snap.ID, FS: snap.FS, Time: time.Now()}
+	return d.last, nil
 }
 
 // skip says whether a directory entry is outside what moat reads.
 func skip(name string) bool { return strings.HasPrefix(name, ".") }
 
-// stamp is a cheap fingerprint of the tree: names, sizes, mtimes, inodes.
-func (d *DirSource) stamp() (string, error) {
-	var b strings.Builder
-	err := filepath.WalkDir(d.Root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p != d.Root {
-				return nil // removed while we walk: the retry sees it
-			}
-			return err
-		}
-		if p != d.Root && skip(e.Name()) {
-			if e.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return nil
-		}
-		fmt.Fprintf(&b, "%s\x00%d\x00%d\x00%v\n", p, fi.Size(), fi.ModTime().UnixNano(), fi.Mode())
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("dir source %s: %w", d.Root, err)
-	}
-	return b.String(), nil
-}
-
-func (d *DirSource) read() (*snapshot, error) {
-	snap := newSnapshot()
-	n := 0
-	err := filepath.WalkDir(d.Root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p != d.Root {
-				return nil
-			}
-			return err
-		}
-		if p == d.Root {
-			return nil
-		}
-		if skip(e.Name()) {
-			if e.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		rel, _ := filepath.Rel(d.Root, p)
-		rel = filepath.ToSlash(rel)
-		switch t := e.Type(); {
-		case e.IsDir():
-			snap.mkdirs(rel)
-		case t&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return nil
-			}
-			snap.add(rel, []byte(target), fs.ModeSymlink)
-		case !isYAML(rel):
-		case t.IsRegular():
-			if n++; n > dirMaxFiles {
-				return filepath.SkipAll // the loader reports too many files
-			}
-			data, err := readCapped(p, dirMaxFileBytes)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			snap.add(rel, data, 0)
-		default:
-			// A FIFO or device with a YAML name: listed, never opened, so
-			// the loader reports it.
-			snap.add(rel, nil, t)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dir source %s: %w", d.Root, err)
-	}
-	return snap, nil
-}
-
 func isYAML(p string) bool {
 	ext := strings.ToLower(filepath.Ext(p))
 	return ext == ".yaml" || ext == ".yml"
-}
-
-func readCapped(p string, max int64) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, max))
 }
 
 // Watch follows the tree with fsnotify. fsnotify is not recursive: every

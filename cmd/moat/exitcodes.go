@@ -14,6 +14,7 @@ const (
 	exitInvalid     = 1
 	exitError       = 2
 	exitChanges     = 2
+	exitRefused     = 3
 	exitInterrupted = 130
 )
 
@@ -27,8 +28,9 @@ type exitCode struct {
 
 var exitCodes = []exitCode{
 	{exitOK, "exitOK", "all", "success; for `plan --detailed-exitcode`: success and no changes"},
-	{exitInvalid, "exitInvalid", "all", "failed: invalid config (diagnostics on stderr, nothing planned or applied), engine unreachable or not answering, refused plan (stale, mass delete), an operation of apply failed; plan, apply, state: also the config directory cannot be read; plan: also a usage error"},
-	{exitError, "exitError", "validate, apply, state, rules, version", "usage error (unknown flag, wrong number of arguments, unknown output format); validate: the config directory cannot be read"},
+	{exitInvalid, "exitInvalid", "all", "failed: invalid config (diagnostics on stderr, nothing planned or applied), engine unreachable or not answering, refused plan (stale, mass delete), an operation of apply failed, another moat process holds the instance lock; plan, apply, state: also the config directory cannot be read; plan: also a usage error"},
+	{exitError, "exitError", "validate, apply, watch, state, rules, version", "usage error (unknown flag, wrong number of arguments, unknown output format); validate: the config directory cannot be read"},
 	{exitChanges, "exitChanges", "plan --detailed-exitcode", "success, and the plan has changes (plan reports usage errors as 1 so they cannot look like this)"},
+	{exitRefused, "exitRefused", "watch --once", "the newest revision is invalid or refused (trust, force push, mass delete): not applied, diagnostics on stderr; the last good revision stays in force"},
 	{exitInterrupted, "exitInterrupted", "all", "interrupted by SIGINT or SIGTERM: apply started nothing new, let operations in flight finish (for at most the grace period), and says what was left; run it again to finish. A second signal kills at once"},
 }

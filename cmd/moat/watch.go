@@ -24,9 +24,6 @@ import (
 	"github.com/moat-platform/moat/watch"
 )
 
-// exitRefused: watch --once found the newest revision invalid or refused.
-const exitRefused = 3
-
 type watchFlags struct {
 	git, branch, path, dir   string
 	secrets                  string
