@@ -67,6 +67,9 @@ type Options struct {
 	// (DefaultGrace; negative: not at all). The engine's own call
 	// deadlines bound them in any case.
 	Grace time.Duration
+	// Firewall carries out host rule operations; a plan with such
+	// operations fails them without one.
+	Firewall engine.Firewall
 }
 
 // Run executes p against eng and returns one Result per operation in plan
@@ -198,7 +201,7 @@ loop:
 			go func(i int) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				r := execute(callCtx, eng, &p.Operations[i])
+				r := execute(callCtx, eng, opts.Firewall, p.Instance, &p.Operations[i])
 				mu.Lock()
 				finish(i, r)
 				mu.Unlock()
@@ -210,9 +213,17 @@ loop:
 }
 
 // execute makes the engine call(s) for one operation.
-func execute(ctx context.Context, eng engine.Engine, op *reconcile.Operation) Result {
+func execute(ctx context.Context, eng engine.Engine, fw engine.Firewall, instance string, op *reconcile.Operation) Result {
 	start := time.Now()
-	outcome, err := call(ctx, eng, op)
+	var (
+		outcome Outcome
+		err     error
+	)
+	if op.Resource.Kind == reconcile.KindHostRules {
+		outcome, err = callFirewall(ctx, fw, instance, op)
+	} else {
+		outcome, err = call(ctx, eng, op)
+	}
 	r := Result{Op: op, Outcome: outcome, Duration: time.Since(start)}
 	if err != nil {
 		r.Outcome, r.Err = Failed, err
@@ -271,6 +282,37 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		return Reported, nil
 	}
 	return Failed, fmt.Errorf("%s: unknown verb %q", op.ID, op.Verb)
+}
+
+// callFirewall makes the firewall call of a host rule operation.
+func callFirewall(ctx context.Context, fw engine.Firewall, instance string, op *reconcile.Operation) (Outcome, error) {
+	if fw == nil {
+		return Failed, fmt.Errorf("%s: no host firewall to apply host rules with", op.ID)
+	}
+	switch op.Verb {
+	case reconcile.VerbEnsureRules:
+		if op.HostRulesSpec == nil {
+			return Failed, fmt.Errorf("%s: no host rules spec", op.ID)
+		}
+		if op.Action == reconcile.Create {
+			return Created, fw.Ensure(ctx, instance, *op.HostRulesSpec)
+		}
+		return Replaced, fw.Ensure(ctx, instance, *op.HostRulesSpec)
+	case reconcile.VerbRemoveRules:
+		return Deleted, fw.Remove(ctx, instance, op.Resource.Name)
+	}
+	return Failed, fmt.Errorf("%s: unknown verb %q", op.ID, op.Verb)
+}
+
+// NeedsFirewall reports whether p has host rule operations (so that the
+// caller checks the firewall permission before anything runs).
+func NeedsFirewall(p *reconcile.Plan) bool {
+	for i := range p.Operations {
+		if p.Operations[i].Resource.Kind == reconcile.KindHostRules {
+			return true
+		}
+	}
+	return false
 }
 
 // ensureVolumes creates the volumes a container create carries (when the

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/moat-platform/moat/config"
+	"github.com/moat-platform/moat/firewall"
 	"github.com/moat-platform/moat/state"
 )
 
@@ -136,6 +137,7 @@ func Compile(repo *config.Repo, opts Options) (*state.Desired, error) {
 	d := &state.Desired{Instance: c.instance}
 	c.indexTenants()
 	d.Networks = c.networks()
+	d.HostRules = c.hostRules(d.Networks)
 	d.Volumes = c.volumeSpecs()
 	apps := c.appContainers()
 	d.Containers = append(apps, c.serviceContainers()...)
@@ -270,7 +272,12 @@ func (c *compiler) networks() []state.NetworkSpec {
 		case DriverBridge:
 			// Docker's default is on too, but saying so keeps a daemon
 			// configured with icc=false from silently cutting a LAN in two.
-			n.Options = map[string]string{"com.docker.network.bridge.enable_icc": "true"}
+			// The bridge is named by moat so that host protection can
+			// match the LAN by interface, even before it exists.
+			n.Options = map[string]string{
+				"com.docker.network.bridge.enable_icc": "true",
+				state.OptionBridgeName:                 firewall.BridgeName(name),
+			}
 		case DriverOverlay:
 			// Standalone containers (not Swarm services) must be able to join.
 			n.Attachable = true
@@ -281,6 +288,27 @@ func (c *compiler) networks() []state.NetworkSpec {
 		}
 		out = append(out, n)
 	}
+	return out
+}
+
+// hostRules is the host protection of every bridge LAN, unless the platform
+// turned it off. Overlay and Weave LANs have no host bridge of moat's
+// naming to match, so they get none (docs/CONFIG.md says so).
+func (c *compiler) hostRules(nets []state.NetworkSpec) []state.HostRulesSpec {
+	if !c.repo.Platform.Network.HostProtection {
+		return nil
+	}
+	var out []state.HostRulesSpec
+	for _, n := range nets {
+		bridge := n.Options[state.OptionBridgeName]
+		if bridge == "" {
+			continue
+		}
+		spec := state.HostRulesSpec{Network: n.Name, Tenant: n.Labels[state.LabelTenant], Bridge: bridge, Subnet: n.Subnet}
+		spec.Hash = firewall.Hash(c.instance, spec)
+		out = append(out, spec)
+	}
+	slices.SortFunc(out, func(a, b state.HostRulesSpec) int { return cmp.Compare(a.Network, b.Network) })
 	return out
 }
 

@@ -187,11 +187,11 @@ func TestNetworks(t *testing.T) {
 		want      state.NetworkSpec
 	}{
 		{"bridge", "bridge", false, false, state.NetworkSpec{Driver: "bridge", Internal: true,
-			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true"}}},
+			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true", state.OptionBridgeName: "moat-e9fb3bf2e3"}}},
 		{"bridge with internet", "bridge", false, true, state.NetworkSpec{Driver: "bridge",
-			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true"}}},
+			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true", state.OptionBridgeName: "moat-e9fb3bf2e3"}}},
 		{"default driver", "", false, false, state.NetworkSpec{Driver: "bridge", Internal: true,
-			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true"}}},
+			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true", state.OptionBridgeName: "moat-e9fb3bf2e3"}}},
 		{"overlay", "overlay", false, false, state.NetworkSpec{Driver: "overlay", Internal: true, Attachable: true}},
 		{"overlay encrypted", "overlay", true, false, state.NetworkSpec{Driver: "overlay", Internal: true, Attachable: true,
 			Options: map[string]string{"encrypted": "true"}}},

@@ -5,6 +5,7 @@ package config
 // what an absent field means:
 //
 //	Platform.network.driver          bridge
+//	Platform.network.hostProtection  true           when the key is absent
 //	Platform.policy.publishAddress   127.0.0.1
 //	Platform.runtime.stopTimeout     10 (seconds)   when the key is absent
 //	Platform.runtime.user            65534:65534 (nobody)
@@ -56,6 +57,9 @@ func applyDefaults(r *Repo) {
 
 func platformDefaults(p *Platform) {
 	setString(&p.Network.Driver, DefaultNetworkDriver)
+	if !has(p.Src, "network", "hostProtection") {
+		p.Network.HostProtection = true
+	}
 	setString(&p.Policy.PublishAddress, DefaultPublishAddress)
 	rt := &p.Runtime
 	if !has(p.Src, "runtime", "stopTimeout") {

@@ -63,6 +63,10 @@ type PlatformNetwork struct {
 	Driver    string `yaml:"driver"`    // bridge (default) | overlay | weave
 	Pool      string `yaml:"pool"`      // CIDR every tenant block lies inside
 	Encrypted bool   `yaml:"encrypted"` // overlay only: IPsec between hosts
+	// HostProtection keeps tenant LANs from reaching the host's addresses
+	// and published ports (firewall rules in moat's own chains; bridge
+	// driver). Default true; false turns it off.
+	HostProtection bool `yaml:"hostProtection"`
 }
 
 // Policy is what the platform allows tenants.

@@ -117,6 +117,26 @@ func NeedVolumes(repo *config.Repo) bool {
 	return repo.Platform != nil && repo.Platform.Runtime.PruneVolumes
 }
 
+// Observe takes the one snapshot of live state: the engine's, and the host
+// firewall's part for the instance when fw is not nil. A firewall that
+// cannot be read (not root) is recorded in the snapshot rather than
+// failing: the plan then shows the rules it would ensure, and Apply
+// refuses before changing anything.
+func Observe(ctx context.Context, eng engine.Engine, fw engine.Firewall, instance string, volumes bool) (*state.Observed, error) {
+	o, err := eng.Observe(ctx, instance, volumes)
+	if err != nil {
+		return nil, err
+	}
+	if fw != nil {
+		hf, err := fw.Observe(ctx, instance)
+		if err != nil {
+			hf = &state.HostFirewall{Error: err.Error()}
+		}
+		o.HostFirewall = hf
+	}
+	return o, nil
+}
+
 // ApplyOptions tune applying.
 type ApplyOptions struct {
 	AllowMassDelete bool
@@ -125,6 +145,8 @@ type ApplyOptions struct {
 	// Grace: how long operations in flight may go on after ctx ends
 	// (apply.DefaultGrace when 0).
 	Grace time.Duration
+	// Firewall applies host rule operations (engine/hostfw).
+	Firewall engine.Firewall
 }
 
 var errNoSecrets = errors.New("this plan was made without the secret store (--no-secrets) and can only be shown; plan with --secrets DIR to apply")
@@ -137,6 +159,16 @@ func Apply(ctx context.Context, eng engine.Engine, p *reconcile.Plan, observed *
 	if err := reconcile.Guard(p, observed, reconcile.GuardOptions{AllowMassDelete: opts.AllowMassDelete}); err != nil {
 		return nil, err
 	}
+	if apply.NeedsFirewall(p) {
+		// Before the first operation: without the permission a plan must
+		// not half-apply (a LAN created, its protection not).
+		if opts.Firewall == nil {
+			return nil, errors.New("the plan changes host protection rules but no host firewall is available; nothing was changed")
+		}
+		if err := opts.Firewall.Check(ctx); err != nil {
+			return nil, fmt.Errorf("host protection: %w; nothing was changed", err)
+		}
+	}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -144,6 +176,7 @@ func Apply(ctx context.Context, eng engine.Engine, p *reconcile.Plan, observed *
 	return apply.Run(ctx, eng, p, apply.Options{
 		Parallel: opts.Parallel,
 		Grace:    opts.Grace,
+		Firewall: opts.Firewall,
 		OnResult: func(r apply.Result) {
 			attrs := []any{"op", r.Op.ID, "outcome", r.Outcome, "cause", r.Op.Cause, "took", r.Duration.Round(1e6)}
 			if r.Err != nil {

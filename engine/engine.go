@@ -59,6 +59,21 @@ type Event struct {
 	Time   time.Time
 }
 
+// Firewall is the host firewall as moat uses it for host protection:
+// engine/hostfw on a real host, an in-memory one in engine/fake. Methods
+// are safe for concurrent use.
+type Firewall interface {
+	// Check fails (before anything is changed) when moat may not manage
+	// the firewall: not root, no iptables, Docker not managing iptables.
+	Check(ctx context.Context) error
+	// Observe reads what the firewall holds of instance's rules.
+	Observe(ctx context.Context, instance string) (*state.HostFirewall, error)
+	// Ensure makes one network's rules exactly spec's; idempotent.
+	Ensure(ctx context.Context, instance string, spec state.HostRulesSpec) error
+	// Remove deletes one network's rules; idempotent.
+	Remove(ctx context.Context, instance, network string) error
+}
+
 // ErrUnreachable wraps failures to reach the engine at all, so that the CLI
 // can say "is the engine running?" rather than print a transport error.
 var ErrUnreachable = errors.New("container engine unreachable")

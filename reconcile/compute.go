@@ -79,6 +79,7 @@ func Compute(desired *state.Desired, observed *state.Observed, opts Options) (*P
 	}
 	c.foreign()
 	c.removals()
+	c.hostRules()
 	p := &Plan{Instance: desired.Instance, Revision: opts.Revision, Operations: c.ops,
 		Fingerprint: state.Fingerprint(observed), SecretsUnknown: opts.UnknownSecrets}
 	if p.Operations == nil {
@@ -288,6 +289,11 @@ func networkDiff(want *state.NetworkSpec, have *state.Network) string {
 	}
 	if want.Subnet != have.Subnet {
 		d = append(d, "subnet")
+	}
+	// The bridge name is moat's (host protection matches it); a network
+	// listed without one predates it or was made by hand.
+	if b := want.Options[state.OptionBridgeName]; b != "" && b != have.Bridge {
+		d = append(d, "bridge")
 	}
 	return strings.Join(d, ", ")
 }

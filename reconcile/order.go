@@ -11,11 +11,13 @@ import (
 // bottom roughly the way it runs. Execution order is the DAG's, not this.
 const (
 	groupNetworkCreate   = iota // creates and both halves of a replace
+	groupHostRules              // ensures of host protection
 	groupVolumeCreate           //
 	groupContainer              // everything but container removals
 	groupContainerRemove        //
 	groupNetworkRemove          //
 	groupVolumeRemove           //
+	groupHostRulesRemove        // after the LAN is gone
 )
 
 func group(op *Operation) int {
@@ -30,6 +32,11 @@ func group(op *Operation) int {
 			return groupVolumeRemove
 		}
 		return groupVolumeCreate
+	case KindHostRules:
+		if op.Action == Delete {
+			return groupHostRulesRemove
+		}
+		return groupHostRules
 	}
 	if op.Action == Delete {
 		return groupContainerRemove
@@ -52,6 +59,8 @@ var verbRank = map[Verb]int{
 	VerbReport:        6,
 	VerbRemove:        7,
 	VerbRemoveVolume:  7,
+	VerbEnsureRules:   1,
+	VerbRemoveRules:   7,
 }
 
 func compareOps(a, b *Operation) int {

@@ -31,6 +31,9 @@ const (
 	KindNetwork   Kind = "network"
 	KindVolume    Kind = "volume"
 	KindContainer Kind = "container"
+	// KindHostRules is the host protection of one tenant LAN (firewall
+	// rules in moat's own chains), named like its network.
+	KindHostRules Kind = "hostrules"
 )
 
 // Verb says which engine call an operation maps to; one operation is one
@@ -49,6 +52,8 @@ const (
 	VerbConnect       Verb = "connect-network"
 	VerbDisconnect    Verb = "disconnect-network"
 	VerbReport        Verb = "report"
+	VerbEnsureRules   Verb = "ensure-hostrules"
+	VerbRemoveRules   Verb = "remove-hostrules"
 )
 
 // ResourceID names a resource: its kind and its engine name.
@@ -84,6 +89,8 @@ type Operation struct {
 	NetworkSpec   *state.NetworkSpec   `json:"networkSpec,omitempty"`
 	VolumeSpec    *state.VolumeSpec    `json:"volumeSpec,omitempty"`
 	ContainerSpec *state.ContainerSpec `json:"containerSpec,omitempty"`
+	// HostRulesSpec is the desired rule set of an ensure-hostrules.
+	HostRulesSpec *state.HostRulesSpec `json:"hostRulesSpec,omitempty"`
 	// EnsureVolumes are created (idempotently) before a container create
 	// or recreate when the snapshot did not list volumes.
 	EnsureVolumes []state.VolumeSpec `json:"ensureVolumes,omitempty"`
@@ -149,6 +156,13 @@ func (op *Operation) Detail() string {
 		return "disconnect " + op.Network
 	case VerbReport:
 		return "report"
+	case VerbEnsureRules:
+		if op.Action == Create {
+			return "create"
+		}
+		return "sync"
+	case VerbRemoveRules:
+		return "remove"
 	}
 	return string(op.Verb)
 }

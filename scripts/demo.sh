@@ -14,6 +14,7 @@ if [[ "${1:-}" == clean ]]; then
   [[ -n "$ids" ]] && docker rm -f $ids >/dev/null
   nets=$(docker network ls -q --filter label=org.moat.managed-by=moat --filter label=org.moat.instance=$INSTANCE)
   [[ -n "$nets" ]] && docker network rm $nets >/dev/null
+  $MOAT state rm-host-rules "$CONFIG" || true
   echo "removed the demo's containers and networks (volumes kept: docker volume ls --filter label=org.moat.instance=$INSTANCE)"
   exit 0
 fi

@@ -234,8 +234,9 @@ func validateObserved(obs *Observed) error {
 // turned into empty slices, so that JSON shows [] rather than null.
 func normalized(obs *Observed) *Observed {
 	out := &Observed{
-		Networks:   slices.Clone(obs.Networks),
-		Containers: slices.Clone(obs.Containers),
+		Networks:     slices.Clone(obs.Networks),
+		Containers:   slices.Clone(obs.Containers),
+		HostFirewall: obs.HostFirewall,
 	}
 	if out.Networks == nil {
 		out.Networks = []Network{}

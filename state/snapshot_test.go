@@ -265,8 +265,8 @@ func TestFingerprintPinned(t *testing.T) {
 // spec. A new field must be reviewed and added here deliberately.
 func TestObservedCarriesNoSecrets(t *testing.T) {
 	allowed := map[string][]string{
-		"Observed":  {"Networks", "Containers", "Volumes"},
-		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Labels"},
+		"Observed":  {"Networks", "Containers", "Volumes", "HostFirewall"},
+		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "Labels"},
 		"Container": {"ID", "Name", "Image", "State", "Labels", "Networks"},
 		"Volume":    {"Name", "Labels"},
 	}

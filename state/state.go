@@ -40,6 +40,28 @@ type Desired struct {
 	Networks   []NetworkSpec   `json:"networks"`
 	Volumes    []VolumeSpec    `json:"volumes"`
 	Containers []ContainerSpec `json:"containers"`
+	// HostRules are the host firewall rules of each tenant LAN (empty when
+	// the platform turned host protection off or the driver has no host
+	// bridge), sorted by Network.
+	HostRules []HostRulesSpec `json:"hostRules,omitempty"`
+}
+
+// OptionBridgeName is the bridge driver option that names the host
+// interface of a network; moat sets it so that its firewall rules can
+// match a tenant LAN by interface before the network even exists.
+const OptionBridgeName = "com.docker.network.bridge.name"
+
+// HostRulesSpec is the host protection of one tenant LAN: rules in moat's
+// own chains that keep the LAN's bridge from reaching the host's addresses
+// and any published port (see package firewall for the rules themselves).
+type HostRulesSpec struct {
+	Network string `json:"network"` // the LAN's engine name; the resource name
+	Tenant  string `json:"tenant"`
+	Bridge  string `json:"bridge"` // host interface of the LAN
+	Subnet  string `json:"subnet"`
+	// Hash identifies the rule set (firewall.Hash); the rules carry it in
+	// their comment, so drift is seen without parsing rule syntax.
+	Hash string `json:"hash"`
 }
 
 // NetworkSpec is a network to create (a tenant LAN).
@@ -141,16 +163,42 @@ type Observed struct {
 	Containers []Container `json:"containers"`
 	// Volumes is nil when the snapshot did not list volumes.
 	Volumes []Volume `json:"volumes,omitempty"`
+	// HostFirewall is moat's part of the host firewall for this instance;
+	// nil when it was not observed (a snapshot without it, an engine with
+	// no host firewall): then no host rule operation is planned.
+	HostFirewall *HostFirewall `json:"hostFirewall,omitempty"`
+}
+
+// HostFirewall is what the host's firewall holds of one instance's rules.
+type HostFirewall struct {
+	// Error is set when the firewall could not be read (not root, no
+	// iptables): every desired rule set is then planned, and apply fails
+	// before doing anything.
+	Error string `json:"error,omitempty"`
+	// Jumps is true when both jumps into the instance's chains (from INPUT
+	// and DOCKER-USER) are in place; without them no rule has effect.
+	Jumps bool `json:"jumps"`
+	// Rules maps a network name to its rules found in moat's chains.
+	Rules map[string]HostRuleSet `json:"rules,omitempty"`
+}
+
+// HostRuleSet is what was found of one network's rules: how many rules
+// carry its comment, and the rule-set hashes those comments name.
+type HostRuleSet struct {
+	Count  int      `json:"count"`
+	Hashes []string `json:"hashes"` // sorted, unique
 }
 
 // Network is a live network as listed by the engine.
 type Network struct {
-	ID       string            `json:"id"`
-	Name     string            `json:"name"`
-	Driver   string            `json:"driver"`
-	Internal bool              `json:"internal,omitempty"`
-	Subnet   string            `json:"subnet,omitempty"`
-	Labels   map[string]string `json:"labels,omitempty"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Driver   string `json:"driver"`
+	Internal bool   `json:"internal,omitempty"`
+	Subnet   string `json:"subnet,omitempty"`
+	// Bridge is the host interface name moat asked for (OptionBridgeName).
+	Bridge string            `json:"bridge,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Container is a live container as listed by the engine. The snapshot holds

@@ -51,7 +51,7 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 				return withCode(exitInvalid, err)
 			}
 			defer lk.Release()
-			observed, err := eng.Observe(c.Context(), t.Desired.Instance, controller.NeedVolumes(t.Repo))
+			observed, err := eng.observe(c.Context(), t.Desired.Instance, controller.NeedVolumes(t.Repo))
 			if err != nil {
 				return withCode(exitInvalid, fmt.Errorf("observe live state: %w", err))
 			}
@@ -81,7 +81,7 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 			}
 			log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			results, err := controller.Apply(c.Context(), eng, p, observed, controller.ApplyOptions{
-				AllowMassDelete: allowMassDelete, Parallel: parallel, Log: log, Grace: grace,
+				AllowMassDelete: allowMassDelete, Parallel: parallel, Log: log, Grace: grace, Firewall: eng.firewall,
 			})
 			printResults(out, results)
 			printStats(c, f.stats, eng)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,18 +9,27 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/moat-platform/moat/controller"
 	"github.com/moat-platform/moat/engine"
 	"github.com/moat-platform/moat/engine/docker"
 	"github.com/moat-platform/moat/engine/fake"
+	"github.com/moat-platform/moat/engine/hostfw"
 	"github.com/moat-platform/moat/lock"
+	"github.com/moat-platform/moat/state"
 	"github.com/spf13/cobra"
 )
 
 // engineHandle is the engine a command drives, plus its call counter.
 type engineHandle struct {
 	engine.Engine
-	stats func() (total int, calls map[string]int)
-	key   string // names the engine for the instance lock
+	firewall engine.Firewall
+	stats    func() (total int, calls map[string]int)
+	key      string // names the engine for the instance lock
+}
+
+// observe takes the snapshot of the engine and of the host firewall.
+func (h *engineHandle) observe(ctx context.Context, instance string, volumes bool) (*state.Observed, error) {
+	return controller.Observe(ctx, h.Engine, h.firewall, instance, volumes)
 }
 
 // engineFlags are the root's engine flags (every command that talks to
@@ -49,7 +59,9 @@ func openEngine(instance string, stderr io.Writer) (*engineHandle, error) {
 			return nil, fmt.Errorf("fake engine: %w", err)
 		}
 		abs, _ := filepath.Abs(path)
-		return &engineHandle{Engine: f, stats: f.Stats, key: "fake://" + abs}, nil
+		fw := f.Firewall()
+		fw.Deny = os.Getenv("MOAT_FAKE_FIREWALL_DENY")
+		return &engineHandle{Engine: f, firewall: fw, stats: f.Stats, key: "fake://" + abs}, nil
 	}
 	retries := engineFlags.retries
 	if retries == 0 {
@@ -67,7 +79,7 @@ func openEngine(instance string, stderr io.Writer) (*engineHandle, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engineHandle{Engine: d, stats: d.Stats, key: lock.Key(d.Host())}, nil
+	return &engineHandle{Engine: d, firewall: hostfw.New(), stats: d.Stats, key: lock.Key(d.Host())}, nil
 }
 
 // lockInstance takes the instance lock (see package lock): two moat

@@ -178,7 +178,7 @@ func observe(ctx context.Context, stderr io.Writer, live string, t *controller.T
 	if err != nil {
 		return nil, nil, err
 	}
-	o, err := eng.Observe(ctx, t.Desired.Instance, controller.NeedVolumes(t.Repo))
+	o, err := eng.observe(ctx, t.Desired.Instance, controller.NeedVolumes(t.Repo))
 	if err != nil {
 		return nil, nil, fmt.Errorf("observe live state: %w", err)
 	}

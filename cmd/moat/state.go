@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sort"
 
 	"github.com/moat-platform/moat/controller"
 	"github.com/moat-platform/moat/state"
@@ -34,7 +35,7 @@ no secret values.`,
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}
-			o, err := eng.Observe(c.Context(), instance, controller.NeedVolumes(repo))
+			o, err := eng.observe(c.Context(), instance, controller.NeedVolumes(repo))
 			if err != nil {
 				return withCode(exitInvalid, fmt.Errorf("observe live state: %w", err))
 			}
@@ -54,6 +55,52 @@ no secret values.`,
 		},
 	}
 	export.Flags().StringVarP(&out, "out", "o", "", "write to this file instead of stdout")
-	c.AddCommand(export)
+	c.AddCommand(export, newRemoveHostRules())
 	return c
+}
+
+// newRemoveHostRules tears down the host protection of an instance: for
+// removing an instance altogether (make demo-clean, test cleanup), since
+// apply keeps the rules of every LAN that still exists.
+func newRemoveHostRules() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm-host-rules [DIR]",
+		Short: "Remove every host protection rule (and moat's chains) of DIR's instance",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			repo, err := loadRepo(c, args)
+			if err != nil {
+				return err
+			}
+			instance := repo.Platform.Name
+			eng, err := openEngine(instance, c.ErrOrStderr())
+			if err != nil {
+				return withCode(exitInvalid, err)
+			}
+			fw := eng.firewall
+			got, err := fw.Observe(c.Context(), instance)
+			if err != nil {
+				return withCode(exitInvalid, err)
+			}
+			nets := make([]string, 0, len(got.Rules)+1)
+			for n := range got.Rules {
+				nets = append(nets, n)
+			}
+			sort.Strings(nets)
+			for _, n := range append(nets, "") { // "": the chains and jumps, even when empty
+				if err := fw.Remove(c.Context(), instance, n); err != nil {
+					return withCode(exitInvalid, err)
+				}
+			}
+			fmt.Fprintf(c.OutOrStdout(), "removed the host rules of %d network(s) of instance %s\n", len(nets)-btoi(got.Rules[""].Count > 0), instance)
+			return nil
+		},
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

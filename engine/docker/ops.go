@@ -59,6 +59,7 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 			Driver:   n.Driver,
 			Internal: n.Internal,
 			Subnet:   subnetOf(n.IPAM),
+			Bridge:   n.Options[state.OptionBridgeName],
 			Labels:   n.Labels,
 		})
 	}

@@ -264,7 +264,7 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 		managed[n.Name] = true
 		obs.Networks = append(obs.Networks, state.Network{
 			ID: n.ID, Name: n.Name, Driver: n.Driver, Internal: n.Internal,
-			Subnet: n.Subnet, Labels: cloneMap(n.Labels),
+			Subnet: n.Subnet, Bridge: n.Options[state.OptionBridgeName], Labels: cloneMap(n.Labels),
 		})
 	}
 	for _, c := range e.st.Containers {

@@ -33,6 +33,9 @@ type fileState struct {
 	// absent every image exists.
 	Images []string `json:"images"`
 	Faults []Fault  `json:"faults,omitempty"`
+	// HostRules is the fake host firewall: instance -> network -> rule-set
+	// hash (see Firewall).
+	HostRules map[string]map[string]string `json:"hostRules,omitempty"`
 }
 
 func newFileState() *fileState {

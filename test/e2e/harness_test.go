@@ -172,6 +172,12 @@ func (e *env) volumes() []string {
 // cleanup removes every object of this run's instance, and the
 // unmanaged test containers it started (named with the instance prefix).
 func (e *env) cleanup() {
+	// The host rules first: they are plain iptables state, not labelled.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, moatBin, "state", "rm-host-rules", e.config).CombinedOutput(); err != nil {
+		e.t.Errorf("remove host rules: %v\n%s", err, out)
+	}
 	byLabel := func(kind string, args ...string) []string {
 		out, _ := exec.Command("docker", append([]string{kind, "ls", "-q"}, args...)...).Output()
 		return lines(string(out))
