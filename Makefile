@@ -5,7 +5,7 @@ BIN   := bin/moat
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: help build test test-unit lint images demo demo-clean bench bench-compose fuzz docs tidy
+.PHONY: help build test test-unit lint images demo demo-clean bench bench-compose fuzz docs tidy isolation
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,11 @@ test: lint images ## Every test: lint, unit, CLI scripts, real engine (needs doc
 
 test-unit: ## Tests that need no engine (engine tests skip)
 	MOAT_REQUIRE_DOCKER=0 $(GO) test -count=1 $(PKGS)
+
+isolation: images ## The isolation matrix on the real engine, printed as a table (also part of make test)
+	MOAT_REQUIRE_DOCKER=1 $(GO) test -count=1 -timeout 15m -v -run '^TestIsolationMatrix$$' ./test/e2e 2>&1 | \
+	  awk '/isolation matrix \(instance/{on=1} on{sub(/^        /,""); print} /paths tried/{on=0} /^(--- |FAIL|ok)/{print}'; \
+	  exit $${PIPESTATUS[0]}
 
 fuzz: ## Short fuzz runs of the loader, the schema and the whole validator (FUZZTIME=60s for longer)
 	$(GO) test ./config -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME)

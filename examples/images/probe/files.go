@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // maxReadBytes caps what `probe read` prints: enough for /proc/self/status.
@@ -66,5 +67,18 @@ func bind(network, addr string, stdout io.Writer) int {
 	}
 	l.Close()
 	fmt.Fprintf(stdout, "OK bind %s %s\n", network, addr)
+	return exitOK
+}
+
+// rawSocket implements `probe raw`: what ping and packet forgers need
+// (CAP_NET_RAW, which moat drops).
+func rawSocket(stdout io.Writer) int {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL raw socket: %v\n", err)
+		return exitFail
+	}
+	syscall.Close(fd)
+	fmt.Fprintln(stdout, "OK raw socket opened")
 	return exitOK
 }

@@ -15,6 +15,8 @@
 //	                                read, else 1 (what may this uid open?)
 //	probe write FILE TEXT           create or truncate FILE with TEXT; exit 0
 //	                                if it could be written, else 1
+//	probe raw                       exit 0 if a raw ICMP socket can be
+//	                                opened (needs CAP_NET_RAW), else 1
 //	probe bind tcp ADDR             listen on ADDR and close; exit 0 if the
 //	                                port could be bound, else 1
 //	probe serve                     serve HTTP (also the default with no
@@ -59,6 +61,7 @@ const usage = `usage:
   probe read FILE
   probe write FILE TEXT
   probe bind tcp ADDR
+  probe raw
   probe [serve]
 `
 
@@ -165,6 +168,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return writeFile(args[1], args[2], stdout)
 	case len(args) == 3 && args[0] == "bind":
 		return bind(args[1], args[2], stdout)
+	case len(args) == 1 && args[0] == "raw":
+		return rawSocket(stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return exitUsage

@@ -154,3 +154,13 @@ func TestReadWriteBind(t *testing.T) {
 		t.Errorf("bind a taken port: %d %q", code, out)
 	}
 }
+
+// TestRawSocket: the result depends on CAP_NET_RAW, so only the shape of
+// the answer is checked (isolation tests check the outcome in containers).
+func TestRawSocket(t *testing.T) {
+	var out bytes.Buffer
+	code := run([]string{"raw"}, func(string) string { return "" }, &out, &out)
+	if (code == exitOK) != strings.HasPrefix(out.String(), "OK raw") || (code != exitOK && code != exitFail) {
+		t.Errorf("exit %d with %q", code, out.String())
+	}
+}
