@@ -206,7 +206,11 @@ func (w *Watcher) reconcile(ctx context.Context, t *revisionTarget) (Result, err
 	}
 	w.update(func(s *Status) { s.Instance = instance })
 	eng := w.engine()
-	obs, err := eng.Observe(ctx, instance, controller.NeedVolumes(tg.Repo))
+	fw := w.opts.Firewall
+	if h, ok := eng.(interface{ HostFirewall() engine.Firewall }); ok && fw == nil {
+		fw = h.HostFirewall()
+	}
+	obs, err := controller.Observe(ctx, eng, fw, instance, controller.NeedVolumes(tg.Repo))
 	if err != nil {
 		if errors.Is(err, engine.ErrUnreachable) || ctx.Err() == nil {
 			w.update(func(s *Status) { s.EngineReachable = false })
@@ -231,7 +235,7 @@ func (w *Watcher) reconcile(ctx context.Context, t *revisionTarget) (Result, err
 		result = Applied
 		log := w.log.With("revision", short(t.rev.ID))
 		results, err := controller.Apply(ctx, eng, p, obs, controller.ApplyOptions{
-			AllowMassDelete: w.opts.AllowMassDelete, Parallel: w.opts.Parallel, Log: log,
+			AllowMassDelete: w.opts.AllowMassDelete, Parallel: w.opts.Parallel, Log: log, Firewall: fw,
 		})
 		n := w.count(results, drift)
 		if err != nil {

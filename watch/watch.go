@@ -55,6 +55,9 @@ type Options struct {
 	Connect func(instance string) (engine.Engine, error)
 	// Lock describes the lock held, for /status.
 	Lock LockInfo
+	// Firewall is the host firewall for host protection. When nil, an
+	// engine with a HostFirewall() engine.Firewall method provides it.
+	Firewall engine.Firewall
 }
 
 // LockInfo is the lock this process holds.

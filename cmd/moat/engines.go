@@ -27,6 +27,9 @@ type engineHandle struct {
 	key      string // names the engine for the instance lock
 }
 
+// HostFirewall is the firewall for host protection (the watcher asks).
+func (h *engineHandle) HostFirewall() engine.Firewall { return h.firewall }
+
 // observe takes the snapshot of the engine and of the host firewall.
 func (h *engineHandle) observe(ctx context.Context, instance string, volumes bool) (*state.Observed, error) {
 	return controller.Observe(ctx, h.Engine, h.firewall, instance, volumes)
