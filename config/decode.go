@@ -2,17 +2,19 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 
 	"github.com/moat-platform/moat/diag"
+	"gopkg.in/yaml.v3"
 )
 
 // Decode turns loaded documents into the typed Repo, applying defaults
-// (see defaults.go). A document of unknown kind, or one that does not
-// decode into its kind's struct (a list where a string belongs), is
-// skipped silently: the schema checks every document and reports why, with
-// a rule id, so Decode adds no second message. Decode returns no
+// (see defaults.go). A document of unknown kind is skipped silently; one
+// with a value of the wrong type (a list where a string belongs) is kept
+// with that field zero and marked Partial. The schema checks every document
+// and reports why, with a rule id, so Decode adds no second message. Decode returns no
 // diagnostics today; the return value keeps room for a rule that needs the
 // typed model.
 //
@@ -80,17 +82,25 @@ func Decode(docs []*Document) (*Repo, diag.List) {
 // kind embeds Meta, whose setSrc *T inherits.
 func decodeAs[T any, P interface {
 	*T
-	setSrc(*Document)
+	setSrc(*Document, bool)
 }](doc *Document) (P, bool) {
 	v := P(new(T))
+	partial := false
 	if err := doc.Node.Decode(v); err != nil {
-		return nil, false
+		// yaml.v3 decodes every field it can and lists the others in a
+		// TypeError; keeping the document keeps its name, so an app that
+		// talks to it is not told it does not exist.
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, false
+		}
+		partial = true
 	}
-	v.setSrc(doc)
+	v.setSrc(doc, partial)
 	return v, true
 }
 
-func (m *Meta) setSrc(d *Document) { m.Src = d }
+func (m *Meta) setSrc(d *Document, partial bool) { m.Src, m.Partial = d, partial }
 
 // ownerOf is the tenant of a tenant-kind document: the folder's tenant when
 // the document names none; what it wrote otherwise, so that policy can

@@ -108,10 +108,14 @@ func TestDecodeSkipsWhatItCannotRead(t *testing.T) {
 		"platform2.yaml", "kind: Platform\nname: second\n---\nkind: Platform\nname: [not, a, string]\n",
 		"tenants/acme/a.yaml", "kind: App\nname: ok\n---\nkind: App\nname: bad\nreplicas: [1]\n---\nkind: Gadget\nname: g\n---\nname: nokind\n",
 	)
-	if repo.Platform == nil || repo.Platform.Name != "first" || len(repo.Platforms) != 2 || repo.Platforms[1].Name != "second" {
+	// A document with a value of the wrong type is kept, marked Partial,
+	// with the field zero: its name exists for the documents that name it.
+	if repo.Platform == nil || repo.Platform.Name != "first" || len(repo.Platforms) != 3 || repo.Platforms[1].Name != "second" ||
+		repo.Platforms[1].Partial || !repo.Platforms[2].Partial || repo.Platforms[2].Name != "" {
 		t.Errorf("platforms: %+v", repo.Platforms)
 	}
-	if len(repo.Apps) != 1 || repo.Apps[0].Name != "ok" {
+	if len(repo.Apps) != 2 || repo.Apps[0].Name != "bad" || !repo.Apps[0].Partial || repo.Apps[0].Replicas != 0 ||
+		repo.Apps[1].Name != "ok" || repo.Apps[1].Partial {
 		t.Errorf("apps: %+v", repo.Apps)
 	}
 }

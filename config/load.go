@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/moat-platform/moat/diag"
@@ -55,6 +56,11 @@ type loader struct {
 	stopped bool  // a repository-wide limit was hit: read nothing more
 }
 
+// controlChar reports a name with a C0 control character or DEL.
+func controlChar(name string) bool {
+	return strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
 func isYAML(name string) bool {
 	ext := path.Ext(name)
 	return ext == ".yaml" || ext == ".yml"
@@ -68,6 +74,16 @@ func (l *loader) walk() {
 		if err != nil {
 			// The root itself, or a directory that cannot be listed.
 			l.diags.Add(diag.Pos{File: p}, RuleFile, "cannot read %s: %v", p, pathErr(err))
+			return nil
+		}
+		if bad := controlChar(d.Name()); bad && (d.IsDir() || isYAML(p) || d.Type()&fs.ModeSymlink != 0) {
+			// A newline in a name would forge lines in every report that
+			// shows it; such a name is refused, and shown quoted.
+			l.diags.Add(diag.Pos{File: p}, RuleFile,
+				"the name %s contains a control character (a newline, tab, ...); rename it", strconv.Quote(d.Name()))
+			if d.IsDir() {
+				return fs.SkipDir
+			}
 			return nil
 		}
 		if p != "." && strings.HasPrefix(d.Name(), ".") {
@@ -147,8 +163,36 @@ func (l *loader) link(p string) {
 	case !info.Mode().IsRegular():
 		l.diags.Add(pos, RuleFile, "symbolic link to %q, which is not a regular file (%v)", real, info.Mode().Type())
 		return
+	case !sameOwner(p, real):
+		// Ownership is by folder: a link in tenants/acme/ to a file of
+		// tenants/globex/ would let globex's file configure acme (or a
+		// platform file be written by a tenant).
+		l.diags.Add(pos, RuleSymlink,
+			"symbolic link points to %q, outside %s; a link must stay inside its owner's folder, replace it with the file itself", real, ownerFolder(p))
+		return
 	}
 	l.read(p, real, info.Size())
+}
+
+// sameOwner reports whether two repository paths have the same owner: the
+// same tenant folder, or both outside tenants/.
+func sameOwner(a, b string) bool {
+	inA, inB := strings.HasPrefix(a, "tenants/"), strings.HasPrefix(b, "tenants/")
+	if inA != inB {
+		return false
+	}
+	return !inA || TenantOf(a) == TenantOf(b) && TenantOf(a) != ""
+}
+
+// ownerFolder names the folder that owns path p, for messages.
+func ownerFolder(p string) string {
+	if t := TenantOf(p); t != "" {
+		return "tenants/" + t + "/"
+	}
+	if strings.HasPrefix(p, "tenants/") {
+		return "tenants/"
+	}
+	return "the platform's files (everything outside tenants/)"
 }
 
 // errTooBig is returned by readBounded when a file grew past the limit

@@ -107,12 +107,12 @@ func TestLoad(t *testing.T) {
 			// yaml.v3 names where the construct began: the scalar x.
 			name:  "scanner error line",
 			fsys:  files("a.yaml", "kind: App\nname: x\n\tlans: []\n"),
-			diags: "a.yaml:2: input.syntax: invalid YAML: found a tab character that violates indentation\n",
+			diags: "a.yaml:3:1: input.syntax: invalid YAML: found a tab character that violates indentation\n",
 		},
 		{
 			name:  "unknown anchor gets the line of its use",
 			fsys:  files("a.yaml", "kind: App\nname: *nope\n"),
-			diags: "a.yaml:2: input.syntax: invalid YAML: unknown anchor 'nope' referenced\n",
+			diags: "a.yaml:2:7: input.syntax: invalid YAML: unknown anchor 'nope' referenced\n",
 		},
 		{
 			name:  "NUL byte",
@@ -300,11 +300,12 @@ func (f noLinkFS) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDi
 
 func TestLoadMapFSSymlinks(t *testing.T) {
 	m := files("real.yaml", "kind: App\nname: r\n")
-	m["tenants/acme/l.yaml"] = &fstest.MapFile{Data: []byte("../../real.yaml"), Mode: fs.ModeSymlink}
+	m["tenants/acme/t.yaml"] = &fstest.MapFile{Data: []byte("kind: App\nname: t\n")}
+	m["tenants/acme/l.yaml"] = &fstest.MapFile{Data: []byte("t.yaml"), Mode: fs.ModeSymlink}
 	m["up.yaml"] = &fstest.MapFile{Data: []byte("../real.yaml"), Mode: fs.ModeSymlink}
 
 	docs, ds := Load(m, Limits{})
-	wantDocs := []string{"real.yaml#0 App/r tenant=", "tenants/acme/l.yaml#0 App/r tenant=acme"}
+	wantDocs := []string{"real.yaml#0 App/r tenant=", "tenants/acme/l.yaml#0 App/t tenant=acme", "tenants/acme/t.yaml#0 App/t tenant=acme"}
 	if got := docIDs(docs); !slices.Equal(got, wantDocs) {
 		t.Errorf("documents: got %q, want %q", got, wantDocs)
 	}
@@ -318,5 +319,23 @@ func TestLoadMapFSSymlinks(t *testing.T) {
 		"up.yaml: input.symlink: symbolic link cannot be resolved by this source; replace the link with the file itself\n"
 	if got := lines(ds); got != want {
 		t.Errorf("without ReadLinkFS got\n%swant\n%s", got, want)
+	}
+}
+
+// TestLoadRefusesControlCharacterNames: a file name with a newline could
+// forge a diagnostic line in any output that shows it; it is refused (and
+// not read), and its name is shown quoted.
+func TestLoadRefusesControlCharacterNames(t *testing.T) {
+	m := files("tenants/acme/ok.yaml", "kind: App\nname: ok\n",
+		"tenants/acme/x\napi.yaml:1:1: fake.rule: oops.yaml", "kind: App\nname: forged\n",
+		"tenants/ac\tme/y.yaml", "kind: App\nname: tab\n")
+	docs, ds := Load(m, Limits{})
+	if got := docIDs(docs); !slices.Equal(got, []string{"tenants/acme/ok.yaml#0 App/ok tenant=acme"}) {
+		t.Errorf("documents: %q", got)
+	}
+	want := `"tenants/ac\tme": input.file: the name "ac\tme" contains a control character (a newline, tab, ...); rename it` + "\n" +
+		`"tenants/acme/x\napi.yaml:1:1: fake.rule: oops.yaml": input.file: the name "x\napi.yaml:1:1: fake.rule: oops.yaml" contains a control character (a newline, tab, ...); rename it` + "\n"
+	if got := lines(ds); got != want {
+		t.Errorf("got\n%swant\n%s", got, want)
 	}
 }

@@ -39,6 +39,11 @@ type Meta struct {
 	Name string `yaml:"name" json:"name"`
 	// Src is the document it was decoded from (for positions).
 	Src *Document `yaml:"-" json:"-"`
+	// Partial marks a document that decoded with type errors (replicas:
+	// '2'): the fields in error are zero, the schema reports why. Its name
+	// still exists, so other documents that name it get no false error, but
+	// rules must not judge its zeroed fields.
+	Partial bool `yaml:"-" json:"-"`
 }
 
 // Pos returns the position of the field at path inside this document
@@ -226,6 +231,11 @@ type Repo struct {
 	Lans          []*Lan
 	Volumes       []*Volume
 	Apps          []*App
+	// Unread holds the owners (a tenant name, or "" for platform-owned
+	// files) of documents the loader could not read (a syntax error, a
+	// limit): a name another document refers to may be in one, so rules
+	// do not call it unknown. Set by validate.Run.
+	Unread map[string]bool
 	// Digest identifies the revision's content: a hash over every YAML
 	// file's path and bytes, set by validate.Run. Plans record it.
 	Digest string

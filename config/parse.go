@@ -34,7 +34,7 @@ func (l *loader) parse(name string, data []byte) {
 		if err != nil {
 			// The parser cannot resume after an error; the documents
 			// before it are kept so later checks do not cascade.
-			l.diags = append(l.diags, syntaxDiag(name, err, data))
+			l.diags = append(l.diags, syntaxDiag(name, err, data, l.lim.MaxDepth))
 			return
 		}
 		root := &doc
@@ -123,7 +123,7 @@ var parserProblems = map[string]bool{
 // unknownAnchor matches the one yaml.v3 error that carries no line.
 var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
 
-func syntaxDiag(name string, err error, data []byte) diag.Diagnostic {
+func syntaxDiag(name string, err error, data []byte, maxDepth int) diag.Diagnostic {
 	msg := err.Error()
 	pos := diag.Pos{File: name}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -137,11 +137,22 @@ func syntaxDiag(name string, err error, data []byte) diag.Diagnostic {
 			// Best effort: the first use of the alias in the text.
 			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
 				pos.Line = 1 + bytes.Count(data[:i], []byte{'\n'})
+				pos.Col = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
 			}
 		}
 	}
 	if parserProblems[msg] {
 		pos.Line++
+	}
+	if pos.Col != 0 {
+		// Located above.
+	} else if line, col, ok := locateSyntax(data, err.Error()); ok && line >= pos.Line {
+		pos.Line, pos.Col = line, col
+	}
+	if strings.Contains(msg, "exceeded max depth") {
+		// yaml.v3's own nesting guard (10,000 levels) fires before the
+		// loader's depth limit can look at the tree: same problem, same rule.
+		return diag.At(pos, RuleDepth, "document is nested more than %d levels deep; flatten it", maxDepth)
 	}
 	if strings.Contains(msg, "excessive aliasing") {
 		// yaml.v3's own alias-bomb guard (only hit when decoding into Go

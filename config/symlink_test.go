@@ -40,7 +40,11 @@ func TestLoadSymlinks(t *testing.T) {
 	write("repo/real.yaml", "kind: App\nname: real\n")
 	write("repo/tenants/acme/apps.yaml", "kind: App\nname: web\n")
 
-	link("../../real.yaml", "tenants/acme/shared.yaml")  // inside: read under the link's name
+	write("repo/tenants/globex/g.yaml", "kind: App\nname: globex-app\n")
+	link("../../real.yaml", "tenants/acme/shared.yaml")  // a platform file into a tenant folder: refused
+	link("apps.yaml", "tenants/acme/same.yaml")          // inside its own tenant folder: read under the link's name
+	link("../globex/g.yaml", "tenants/acme/stolen.yaml") // another tenant's file: refused
+	link("../tenants/acme/apps.yaml", "platform/p.yaml") // a tenant's file as a platform file: refused
 	link("../real.yaml", "sub/up.yaml")                  // inside, through ..
 	link("real.yaml", "chain1.yaml")                     // a chain of links inside
 	link("chain1.yaml", "chain2.yaml")                   //
@@ -82,7 +86,8 @@ func checkSymlinkRepo(t *testing.T, fsys fs.FS, top string) {
 		"real.yaml#0 App/real tenant=",
 		"sub/up.yaml#0 App/real tenant=",
 		"tenants/acme/apps.yaml#0 App/web tenant=acme",
-		"tenants/acme/shared.yaml#0 App/real tenant=acme",
+		"tenants/acme/same.yaml#0 App/web tenant=acme",
+		"tenants/globex/g.yaml#0 App/globex-app tenant=globex",
 	}
 	if got := docIDs(docs); !slices.Equal(got, wantDocs) {
 		t.Errorf("documents:\n got %q\nwant %q", got, wantDocs)
@@ -97,8 +102,11 @@ func checkSymlinkRepo(t *testing.T, fsys fs.FS, top string) {
 		"loop1.yaml: input.symlink: too many levels of symbolic links; replace the link with the file itself",
 		"loop2.yaml: input.symlink: too many levels of symbolic links; replace the link with the file itself",
 		"out.yaml: input.symlink: symbolic link leads out of the repository; links must stay inside the repository, replace the link with the file itself",
+		`platform/p.yaml: input.symlink: symbolic link points to "tenants/acme/apps.yaml", outside the platform's files (everything outside tenants/); a link must stay inside its owner's folder, replace it with the file itself`,
 		`self.yaml: input.symlink: symbolic link to the directory "." is not followed; move the files into the repository instead`,
 		"sub/trick.yaml: input.symlink: symbolic link points to tenants/real.yaml, which does not exist; replace the link with the file itself",
+		`tenants/acme/shared.yaml: input.symlink: symbolic link points to "real.yaml", outside tenants/acme/; a link must stay inside its owner's folder, replace it with the file itself`,
+		`tenants/acme/stolen.yaml: input.symlink: symbolic link points to "tenants/globex/g.yaml", outside tenants/acme/; a link must stay inside its owner's folder, replace it with the file itself`,
 		`tlink: input.symlink: symbolic link to the directory "tenants/acme" is not followed; move the files into the repository instead`,
 		"via.yaml: input.symlink: symbolic link leads out of the repository; links must stay inside the repository, replace the link with the file itself",
 	}, "\n") + "\n"

@@ -8,6 +8,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Pos is a position in a file of the config repository. Line and Col are
@@ -18,16 +20,46 @@ type Pos struct {
 	Col  int    `json:"col"`
 }
 
+// String is file:line:col. A file name with a control character (the
+// loader refuses such files, but reports them by name) is quoted, so a name
+// can never start a forged line of its own.
 func (p Pos) String() string {
+	file := p.File
+	if hasControl(file) {
+		file = strconv.Quote(file)
+	}
 	switch {
-	case p.File == "":
+	case file == "":
 		return "<repo>"
 	case p.Line == 0:
-		return p.File
+		return file
 	case p.Col == 0:
-		return fmt.Sprintf("%s:%d", p.File, p.Line)
+		return fmt.Sprintf("%s:%d", file, p.Line)
 	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+	return fmt.Sprintf("%s:%d:%d", file, p.Line, p.Col)
+}
+
+// hasControl reports a C0 control character or DEL.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// escapeControl writes control characters as Go escapes (\n, \x1b): one
+// diagnostic is one line, whatever a message quotes from the input.
+func escapeControl(s string) string {
+	if !hasControl(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Diagnostic is one finding. Rule is a stable id from the rule catalogue
@@ -40,7 +72,7 @@ type Diagnostic struct {
 }
 
 func (d Diagnostic) String() string {
-	return fmt.Sprintf("%s: %s: %s", d.Pos, d.Rule, d.Message)
+	return fmt.Sprintf("%s: %s: %s", d.Pos, d.Rule, escapeControl(d.Message))
 }
 
 // At builds a Diagnostic; the message is formatted like fmt.Sprintf.

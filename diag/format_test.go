@@ -133,3 +133,26 @@ func TestWriteError(t *testing.T) {
 		}
 	}
 }
+
+// TestTextCannotBeForged: a file name or message with a newline (a file
+// named "x\ntenants/acme/api.yaml:1:1: fake.rule: ...") stays on its own
+// line, escaped, so no reader of the text can be shown a forged finding.
+func TestTextCannotBeForged(t *testing.T) {
+	forged := "tenants/acme/x\ntenants/acme/api.yaml:1:1: fake.rule: all good"
+	l := List{{Pos: Pos{File: forged, Line: 1}, Rule: "test.error", Message: "name\rwith\x1b[2Kcontrol\ncharacters"}}
+	var b strings.Builder
+	if err := Write(&b, l, "text"); err != nil {
+		t.Fatal(err)
+	}
+	want := `"tenants/acme/x\ntenants/acme/api.yaml:1:1: fake.rule: all good":1: test.error: name\rwith\x1b[2Kcontrol\ncharacters` + "\n1 problem\n"
+	if b.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", b.String(), want)
+	}
+	var g strings.Builder
+	if err := Write(&g, l, "github"); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(g.String(), "\n"); n != 1 {
+		t.Errorf("github format has %d lines, want 1:\n%s", n, g.String())
+	}
+}

@@ -23,10 +23,11 @@ func parsePrefix(s string) (netip.Prefix, bool) {
 // hostBits reports a CIDR written with host bits set (10.80.1.7/24): the
 // engine is given the network address, so what was written is not what
 // runs, and compile refuses it. The schema checks only the syntax.
-func (c *checker) hostBits(m config.Meta, field, s string) {
+// path is the field's path in the document; its last element names it.
+func (c *checker) hostBits(m config.Meta, s string, path ...any) {
 	if p, err := netip.ParsePrefix(s); err == nil && p != p.Masked() {
-		c.add(m.Pos(field), "structure.cidr",
-			"%s %s has host bits set; write it with its network address, %s", field, s, p.Masked())
+		c.add(m.Pos(path...), "structure.cidr",
+			"%s %s has host bits set; write it with its network address, %s", path[len(path)-1], s, p.Masked())
 	}
 }
 
@@ -78,6 +79,11 @@ func (c *checker) addresses() {
 	poolOK := false
 	if c.platform != nil {
 		pool, poolOK = parsePrefix(c.platform.Network.Pool)
+		if poolOK {
+			// Refused like a block or subnet with host bits: 10.130.0.0/12
+			// is 10.128.0.0/12, not what the reader of the file sees.
+			c.hostBits(c.platform.Meta, c.platform.Network.Pool, "network", "pool")
+		}
 	}
 	var blocks []cidr
 	for _, t := range c.tenantDocs {
@@ -88,7 +94,7 @@ func (c *checker) addresses() {
 		if !ok {
 			continue
 		}
-		c.hostBits(t.Meta, "block", t.Block)
+		c.hostBits(t.Meta, t.Block, "block")
 		if poolOK && !within(b, pool) {
 			c.add(t.Pos("block"), "addresses.block-outside-pool",
 				"block %s of tenant %s lies outside the platform pool %s; choose a block inside the pool", b, t.Name, pool)
@@ -118,7 +124,7 @@ func (c *checker) subnets(v *tenantView) {
 		if !ok {
 			continue
 		}
-		c.hostBits(l.Meta, "subnet", l.Subnet)
+		c.hostBits(l.Meta, l.Subnet, "subnet")
 		if blockOK && !within(s, block) {
 			c.add(l.Pos("subnet"), "addresses.subnet-outside-block",
 				"subnet %s of LAN %s lies outside tenant %s's block %s; choose a subnet inside the block", s, l.Name, v.name, block)

@@ -26,7 +26,7 @@ func (c *checker) links() {
 						"LAN %s is already listed in lans[%d] of app %s; list each LAN once", ln, j, a.Name)
 					continue
 				}
-				if v.lan[ln] == nil {
+				if v.lan[ln] == nil && !c.unread[v.name] {
 					c.add(a.Pos("lans", i), "links.unknown-lan",
 						"LAN %q is not a LAN of tenant %s; declare it with kind: Lan in tenants/%s/ or remove it from lans", ln, v.name, v.name)
 				}
@@ -38,17 +38,20 @@ func (c *checker) links() {
 			for i, to := range a.TalksTo {
 				peer := v.app[to]
 				if peer == nil {
+					if c.unread[v.name] {
+						continue // it may be in the file that could not be read
+					}
 					c.add(a.Pos("talksTo", i), "links.unknown-app",
 						"app %q is not an app of tenant %s; talksTo may name only apps in the same tenant folder", to, v.name)
 					continue
 				}
-				if !shareLan(v, a.Lans, peer.Lans) {
+				if !peer.Partial && !shareLan(v, a.Lans, peer.Lans) {
 					c.add(a.Pos("talksTo", i), "links.no-shared-lan",
 						"apps %s and %s share no LAN, so %s cannot reach %s; put both on a common LAN or remove %s from talksTo", a.Name, to, a.Name, to, to)
 				}
 			}
 			for k, m := range a.Volumes {
-				if m.Volume != "" && v.volume[m.Volume] == nil {
+				if m.Volume != "" && v.volume[m.Volume] == nil && !c.unread[v.name] {
 					c.add(a.Pos("volumes", k, "volume"), "links.unknown-volume",
 						"volume %q is not a Volume of tenant %s; declare it with kind: Volume in tenants/%s/ or remove the mount", m.Volume, v.name, v.name)
 				}
@@ -97,9 +100,14 @@ func (c *checker) access() {
 			var offers []string
 			switch {
 			case c.services[svc] != nil:
+				if c.services[svc].Partial {
+					continue
+				}
 				offers = c.services[svc].Offers
 			case c.sharedVols[svc] != nil:
 				offers = c.sharedVols[svc].Offers
+			case c.unread[""]:
+				continue // it may be in the file that could not be read
 			default:
 				c.add(keyPos(t.Meta, "grants", svc), "access.grant-unknown",
 					"tenant %s is granted %q, which is neither a SharedService nor a SharedVolume; fix the name or remove the grant", t.Name, svc)
@@ -122,11 +130,14 @@ func (c *checker) access() {
 					continue
 				}
 				if c.sharedVols[m.Shared] == nil {
+					if c.unread[""] {
+						continue
+					}
 					c.add(a.Pos("volumes", k, "shared"), "access.unknown-shared-volume",
 						"%q is not a shared volume of the platform; fix the name or remove the mount", m.Shared)
 					continue
 				}
-				if !granted(v.tenant, m.Shared, config.ReadOnly) {
+				if !partialTenant(v) && !granted(v.tenant, m.Shared, config.ReadOnly) {
 					c.add(a.Pos("volumes", k, "shared"), "access.not-granted",
 						"tenant %s has no read-only grant for shared volume %s; remove the mount or ask the platform for the grant", v.name, m.Shared)
 				}
@@ -149,6 +160,9 @@ func (c *checker) uses(v *tenantView, a *config.App) {
 			continue
 		}
 		if c.services[u.Service] == nil {
+			if c.unread[""] {
+				continue // it may be in the file that could not be read
+			}
 			hint := "fix the name or remove it"
 			if c.sharedVols[u.Service] != nil {
 				hint = "it is a shared volume: mount it under volumes with shared: instead"
@@ -157,13 +171,17 @@ func (c *checker) uses(v *tenantView, a *config.App) {
 				"%q is not a shared service of the platform; %s", u.Service, hint)
 			continue
 		}
-		if validModes[u.Mode] && !granted(v.tenant, u.Service, u.Mode) {
+		if validModes[u.Mode] && !partialTenant(v) && !granted(v.tenant, u.Service, u.Mode) {
 			c.add(a.Pos("uses", i, "mode"), "access.not-granted",
 				"tenant %s is not granted %s in mode %s (granted: %s); use a granted mode or ask the platform for the grant",
 				v.name, u.Service, u.Mode, quoteList(grantOf(v.tenant, u.Service)))
 		}
 	}
 }
+
+// partialTenant reports a tenant whose registry entry decoded with type
+// errors: its grants may be the field that failed.
+func partialTenant(v *tenantView) bool { return v.tenant != nil && v.tenant.Partial }
 
 func grantOf(t *config.Tenant, name string) []string {
 	if t == nil {

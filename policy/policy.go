@@ -32,14 +32,16 @@ func Check(repo *config.Repo) diag.List {
 	if repo == nil {
 		repo = &config.Repo{}
 	}
-	c := &checker{}
+	c := &checker{unread: repo.Unread}
 	c.ownership(repo)
 	c.uniqueness()
+	c.dropPartial()
 	c.addresses()
 	c.links()
 	c.access()
 	c.capabilities()
 	c.memoryFloor()
+	c.engineLimits()
 	c.quotas()
 	c.secrets()
 	c.ports()
@@ -49,6 +51,9 @@ func Check(repo *config.Repo) diag.List {
 // checker carries the trusted view of a repository between the rule areas.
 type checker struct {
 	out diag.List
+
+	// unread: owners with a file the loader could not read (Repo.Unread).
+	unread map[string]bool
 
 	platform *config.Platform // the one Platform (nil when missing)
 
@@ -82,6 +87,20 @@ type tenantView struct {
 
 func (c *checker) add(pos diag.Pos, rule, format string, args ...any) {
 	c.out.Add(pos, rule, format, args...)
+}
+
+// dropPartial takes documents that decoded with type errors out of the
+// lists the rules judge, and leaves them in the name maps: the schema has
+// reported the bad field, the name exists, and a zeroed field (lans
+// that did not decode) must not produce a second, false finding.
+func (c *checker) dropPartial() {
+	for _, name := range c.order {
+		v := c.byTenant[name]
+		v.lans = slices.DeleteFunc(v.lans, func(l *config.Lan) bool { return l.Partial })
+		v.apps = slices.DeleteFunc(v.apps, func(a *config.App) bool { return a.Partial })
+		v.volumes = slices.DeleteFunc(v.volumes, func(x *config.Volume) bool { return x.Partial })
+	}
+	c.serviceDoc = slices.DeleteFunc(c.serviceDoc, func(s *config.SharedService) bool { return s.Partial })
 }
 
 // view returns the tenant view for name, creating it.

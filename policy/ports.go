@@ -44,6 +44,9 @@ type portUse struct {
 // does not name it: a tenant learns only that the port is taken.
 func (c *checker) ports() {
 	allowed := c.platform != nil && c.platform.Policy.PublishPorts
+	if c.platform != nil && c.platform.Partial {
+		allowed = true // publishPorts may be what did not decode: no guess
+	}
 	var apps []portUse // index unused here
 	for _, name := range c.order {
 		for _, a := range c.byTenant[name].apps {

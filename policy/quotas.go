@@ -57,8 +57,8 @@ func (c *checker) quotas() {
 	for _, name := range c.order {
 		v := c.byTenant[name]
 		t := v.tenant
-		if t == nil {
-			continue
+		if t == nil || t.Partial {
+			continue // a quota that did not decode is the schema's finding
 		}
 		for _, r := range resources {
 			limit, ok := r.limit(t.Quota)

@@ -89,7 +89,7 @@ var rules = []diag.Rule{
 
 	// Hardening that needs the Platform document.
 	{ID: "hardening.cap-exception", Area: "hardening",
-		Summary: "capAdd names a capability that no platform CapException gives to this tenant and app",
+		Summary: "capAdd names a capability that no entry of the platform's policy.capabilities gives to this tenant and app",
 		Fix:     "remove it from capAdd, or the platform lists it under policy.capabilities"},
 
 	// Quotas.

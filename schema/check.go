@@ -228,6 +228,9 @@ func (c *checker) diagnose(d *config.Document, root *yaml.Node, tn *node, kind s
 	key := ""
 	if len(labels) > 0 {
 		key = labels[len(labels)-1]
+		if q := strconv.Quote(key); q != `"`+key+`"` {
+			key = q // never a raw newline in a message
+		}
 	}
 	if rule == "" {
 		switch cls {
@@ -334,9 +337,14 @@ func locate(root *yaml.Node, labels []string) location {
 				}
 			}
 		}
-		if n != nil && n.Kind == yaml.SequenceNode {
+		switch {
+		case n != nil && n.Kind == yaml.SequenceNode:
 			fmt.Fprintf(&b, "[%s]", l)
-		} else {
+		case strconv.Quote(l) != `"`+l+`"`:
+			// A key with a newline or another control character is shown
+			// quoted, so a message can never contain a forged line.
+			fmt.Fprintf(&b, "[%s]", strconv.Quote(l))
+		default:
 			if b.Len() > 0 {
 				b.WriteByte('.')
 			}

@@ -166,6 +166,11 @@ func scalar(n *yaml.Node) any {
 			return i
 		}
 	case "!!float":
+		// yaml.v3 tags an integer too large for 64 bits as a float; it is
+		// a whole number, and the field's range names the problem.
+		if i, ok := intValue(n.Value); ok {
+			return i
+		}
 		if f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err == nil &&
 			!math.IsInf(f, 0) && !math.IsNaN(f) {
 			return f
@@ -226,6 +231,16 @@ func kindWord(n *yaml.Node) string {
 		case "!!int":
 			return "an integer"
 		case "!!float":
+			// YAML spells them .nan and .inf, which strconv does not read.
+			switch v := strings.ToLower(strings.TrimLeft(n.Value, "+-")); v {
+			case ".nan":
+				return n.Value + " (not a number)"
+			case ".inf":
+				return n.Value + " (infinity)"
+			}
+			if _, ok := intValue(n.Value); ok {
+				return "an integer"
+			}
 			return "a decimal number"
 		}
 		return "a string"

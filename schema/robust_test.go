@@ -81,9 +81,18 @@ func TestOddInput(t *testing.T) {
 		if ds := Check(parseDocs(t, "x.yaml", src), defaultOpts); len(ds) != 0 {
 			t.Fatalf("got\n%s", render(ds))
 		}
-		// Too big for int64: yaml.v3 resolves it as a float.
+		// Too big for int64: yaml.v3 resolves it as a float, but it is a
+		// whole number out of range, and the message says so (it used to
+		// say "must be a whole number, not a decimal number").
 		src = app + "replicas: 99999999999999999999999\n"
-		if ds := Check(parseDocs(t, "x.yaml", src), defaultOpts); len(ds) != 1 || ds[0].Rule != "structure.type" {
+		if ds := Check(parseDocs(t, "x.yaml", src), defaultOpts); len(ds) != 1 || ds[0].Rule != "structure.range" ||
+			!strings.Contains(ds[0].Message, "from 0 to 100 (got 99999999999999999999999)") {
+			t.Fatalf("got\n%s", render(ds))
+		}
+		// .nan is not "a decimal number": say what it is.
+		src = app + "resources: {cpus: .nan, memory: 64MiB, pids: 64}\n"
+		if ds := Check(parseDocs(t, "x.yaml", src), defaultOpts); len(ds) != 1 ||
+			!strings.Contains(ds[0].Message, "must be a number, not .nan (not a number)") {
 			t.Fatalf("got\n%s", render(ds))
 		}
 	})
