@@ -90,9 +90,9 @@ func TestOddInput(t *testing.T) {
 			t.Fatalf("got\n%s", render(ds))
 		}
 		// .nan is not "a decimal number": say what it is.
-		src = app + "resources: {cpus: .nan, memory: 64MiB, pids: 64}\n"
+		src = app + "replicas: .nan\n"
 		if ds := Check(parseDocs(t, "x.yaml", src), defaultOpts); len(ds) != 1 ||
-			!strings.Contains(ds[0].Message, "must be a number, not .nan (not a number)") {
+			!strings.Contains(ds[0].Message, "must be a whole number, not .nan (not a number)") {
 			t.Fatalf("got\n%s", render(ds))
 		}
 	})
