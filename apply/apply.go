@@ -25,6 +25,7 @@ const (
 	Created      Outcome = "created"
 	Replaced     Outcome = "replaced"
 	Started      Outcome = "started"
+	Unpaused     Outcome = "unpaused"
 	Connected    Outcome = "connected"
 	Disconnected Outcome = "disconnected"
 	Deleted      Outcome = "deleted"
@@ -274,6 +275,8 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		return Deleted, eng.RemoveContainer(ctx, liveRef(op), op.StopTimeout)
 	case reconcile.VerbStart:
 		return Started, eng.StartContainer(ctx, liveRef(op))
+	case reconcile.VerbUnpause:
+		return Unpaused, eng.UnpauseContainer(ctx, liveRef(op))
 	case reconcile.VerbConnect:
 		return Connected, eng.Connect(ctx, op.Network, liveRef(op), op.Aliases)
 	case reconcile.VerbDisconnect:

@@ -32,6 +32,9 @@ type Engine interface {
 	// run is removed first only if it carries the same instance labels.
 	CreateContainer(ctx context.Context, spec state.ContainerSpec) (id string, err error)
 	StartContainer(ctx context.Context, id string) error
+	// UnpauseContainer resumes a paused container; one that is not paused
+	// is success.
+	UnpauseContainer(ctx context.Context, id string) error
 	// RemoveContainer stops (with timeout seconds) and removes.
 	RemoveContainer(ctx context.Context, id string, timeout int) error
 	Connect(ctx context.Context, network, container string, aliases []string) error

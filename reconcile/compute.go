@@ -383,7 +383,7 @@ func (c *computer) containers() error {
 		cause := ""
 		if have.Labels[state.LabelSpecHash] != hash {
 			cause = specCause(want.Labels[state.LabelSpecParts], have.Labels[state.LabelSpecParts], c.opts.UnknownSecrets)
-		} else if have.State == "dead" || have.State == "paused" {
+		} else if have.State == "dead" {
 			cause = have.State
 		}
 		if cause != "" {
@@ -420,11 +420,24 @@ func (c *computer) containers() error {
 
 		// In place. A start waits for the network fixes, so that a stopped
 		// container never runs while still on a network it must not be on.
-		var fixes []string
+		// A paused container is resumed first: pausing by hand freezes the
+		// app, it does not change what it is, so recreating it would throw
+		// away its state for nothing.
+		var fixes, first []string
+		if have.State == "paused" {
+			id := c.add(Operation{Resource: res, Action: Update, Verb: VerbUnpause, Cause: "paused",
+				Tenant: tenant, LiveID: have.ID})
+			fixes, first = append(fixes, id), []string{id}
+		}
+		stale := c.staleEndpoints(have)
 		for _, n := range have.Networks {
 			if onNetwork(want, n) < 0 {
+				deps := slices.Clone(first)
+				if id := c.netCreate[n]; id != "" && stale[n] {
+					deps = append(deps, id) // a stale endpoint goes only by name
+				}
 				id := c.add(Operation{Resource: res, Action: Update, Verb: VerbDisconnect, Cause: causeStray,
-					Tenant: tenant, Network: n, LiveID: have.ID})
+					Tenant: tenant, Network: n, LiveID: have.ID, DependsOn: deps})
 				fixes = append(fixes, id)
 				if _, changing := c.netChange[n]; changing {
 					c.detach[n] = append(c.detach[n], id)
@@ -436,8 +449,24 @@ func (c *computer) containers() error {
 				return fmt.Errorf("reconcile: container %s is on network %s, which is not in the desired state", want.Name, ep.Network)
 			}
 			var cause string
+			deps := slices.Clone(first)
+			if id := c.netCreate[ep.Network]; id != "" {
+				deps = append(deps, id)
+			}
 			if !slices.Contains(have.Networks, ep.Network) {
 				cause = "not attached to " + ep.Network
+			} else if stale[ep.Network] {
+				// The network was removed by hand (and is created again
+				// by this plan, or was already): the endpoint points at
+				// an id that no longer exists and the container would not
+				// start. A forced disconnect by name, once the network of
+				// that name exists again, drops the stale endpoint.
+				id := c.add(Operation{Resource: res, Action: Update, Verb: VerbDisconnect,
+					Cause: "attached to a removed network", Tenant: tenant,
+					Network: ep.Network, LiveID: have.ID, DependsOn: slices.Clone(deps)})
+				fixes = append(fixes, id)
+				deps = append(deps, id)
+				cause = "network " + ep.Network + " was removed by hand"
 			} else {
 				if _, changing := c.netChange[ep.Network]; !changing {
 					continue
@@ -449,10 +478,7 @@ func (c *computer) containers() error {
 				c.detach[ep.Network] = append(c.detach[ep.Network], id)
 				fixes = append(fixes, id)
 				cause = "network " + ep.Network + " was replaced"
-			}
-			var deps []string
-			if id := c.netCreate[ep.Network]; id != "" {
-				deps = []string{id}
+				deps = append(deps, id)
 			}
 			fixes = append(fixes, c.add(Operation{Resource: res, Action: Update, Verb: VerbConnect, Cause: cause,
 				Tenant: tenant, Network: ep.Network, Aliases: slices.Clone(ep.Aliases), LiveID: have.ID, DependsOn: deps}))
@@ -463,11 +489,38 @@ func (c *computer) containers() error {
 			if have.State == "created" {
 				cause = "created, not running"
 			}
+			// It also waits for the creates of its networks: a start
+			// on a network that does not exist yet fails.
+			deps := slices.Clone(fixes)
+			for _, ep := range want.Networks {
+				if id := c.netCreate[ep.Network]; id != "" && !slices.Contains(deps, id) {
+					deps = append(deps, id)
+				}
+			}
 			c.add(Operation{Resource: res, Action: Update, Verb: VerbStart, Cause: cause,
-				Tenant: tenant, LiveID: have.ID, DependsOn: fixes})
+				Tenant: tenant, LiveID: have.ID, DependsOn: deps})
 		}
 	}
 	return nil
+}
+
+// staleEndpoints are the networks of have whose endpoint points at a
+// network id that is no longer the live network of that name: removed by
+// hand (and maybe created again since). Only moat's networks count; the
+// snapshot does not list others.
+func (c *computer) staleEndpoints(have *state.Container) map[string]bool {
+	var out map[string]bool
+	for n, id := range have.NetworkIDs {
+		live := c.oNet[n]
+		if (live == nil && c.dNet[n] == nil) || (live != nil && live.ID == id) {
+			continue
+		}
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[n] = true
+	}
+	return out
 }
 
 // onNetwork returns the index of network n among spec's endpoints, or -1.

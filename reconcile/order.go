@@ -51,6 +51,7 @@ var verbRank = map[Verb]int{
 	VerbRemoveNetwork: 0,
 	VerbCreateNetwork: 1,
 	VerbCreateVolume:  1,
+	VerbUnpause:       2,
 	VerbDisconnect:    2,
 	VerbRecreate:      3,
 	VerbCreate:        3,

@@ -49,6 +49,7 @@ const (
 	VerbRecreate      Verb = "recreate-container"
 	VerbRemove        Verb = "remove-container"
 	VerbStart         Verb = "start-container"
+	VerbUnpause       Verb = "unpause-container"
 	VerbConnect       Verb = "connect-network"
 	VerbDisconnect    Verb = "disconnect-network"
 	VerbReport        Verb = "report"
@@ -150,6 +151,8 @@ func (op *Operation) Detail() string {
 		return "recreate"
 	case VerbStart:
 		return "start"
+	case VerbUnpause:
+		return "unpause"
 	case VerbConnect:
 		return "connect " + op.Network
 	case VerbDisconnect:

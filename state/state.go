@@ -212,6 +212,11 @@ type Container struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// Networks are the names of the networks it is attached to, sorted.
 	Networks []string `json:"networks"`
+	// NetworkIDs maps an attached network's name to the network id its
+	// endpoint points at. A stopped container keeps the endpoint of a
+	// network removed by hand; the id then names no live network, and the
+	// container cannot start until the endpoint is replaced.
+	NetworkIDs map[string]string `json:"networkIDs,omitempty"`
 }
 
 // Volume is a live named volume.

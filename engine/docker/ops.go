@@ -68,10 +68,17 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 	for _, c := range ctrs {
 		labels := state.ContainerLabels(containerName(c.Names), c.Labels, instance)
 		var attached []string
+		var netIDs map[string]string
 		onManaged := false
 		if c.NetworkSettings != nil {
 			for name, ep := range c.NetworkSettings.Networks {
 				attached = append(attached, name)
+				if ep != nil && ep.NetworkID != "" {
+					if netIDs == nil {
+						netIDs = make(map[string]string, len(c.NetworkSettings.Networks))
+					}
+					netIDs[name] = ep.NetworkID
+				}
 				if managedNames[name] || (ep != nil && managedIDs[ep.NetworkID]) {
 					onManaged = true
 				}
@@ -89,8 +96,9 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 			Name:     containerName(c.Names),
 			Image:    c.Image,
 			State:    string(c.State),
-			Labels:   labels,
-			Networks: attached,
+			Labels:     labels,
+			Networks:   attached,
+			NetworkIDs: netIDs,
 		})
 	}
 	slices.SortFunc(obs.Containers, func(a, b state.Container) int { return strings.Compare(a.Name, b.Name) })
@@ -431,6 +439,18 @@ func containerConfig(spec state.ContainerSpec) (*container.Config, *container.Ho
 func (e *Engine) StartContainer(ctx context.Context, id string) error {
 	if err := e.start(ctx, id); err != nil {
 		return wrap(err, "start container %s", id)
+	}
+	return nil
+}
+
+// UnpauseContainer resumes a paused container; one that is not paused (a
+// retry after the first attempt's answer was lost) is success.
+func (e *Engine) UnpauseContainer(ctx context.Context, id string) error {
+	err := e.do(ctx, "unpause container "+id, write, 0, idempotent, func(ctx context.Context) error {
+		return e.cli.ContainerUnpause(ctx, id)
+	})
+	if err != nil && !isMessage(err, "is not paused") {
+		return wrap(err, "unpause container %s", id)
 	}
 	return nil
 }

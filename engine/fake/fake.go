@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -67,6 +68,10 @@ type Container struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// Networks maps an attached network's name to the aliases there.
 	Networks map[string][]string `json:"networks"`
+	// NetIDs maps an attached network's name to the id of the network the
+	// endpoint was made for; like Docker, an endpoint outlives a network
+	// removed while the container was stopped.
+	NetIDs map[string]string `json:"netIDs,omitempty"`
 	// Spec is what CreateContainer was given (nil for helper-made ones),
 	// so tests can check what moat asked for.
 	Spec *state.ContainerSpec `json:"spec,omitempty"`
@@ -281,7 +286,7 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 		slices.Sort(nets)
 		obs.Containers = append(obs.Containers, state.Container{
 			ID: c.ID, Name: c.Name, Image: c.Image, State: c.State,
-			Labels: cloneMap(labels), Networks: nets,
+			Labels: cloneMap(labels), Networks: nets, NetworkIDs: cloneMap(c.NetIDs),
 		})
 	}
 	if volumes {
@@ -355,14 +360,20 @@ func (e *Engine) RemoveNetwork(_ context.Context, name string) error {
 		if !mayDelete(n.Labels) {
 			return fmt.Errorf("remove network %s: %w", name, engine.ErrNotManaged)
 		}
-		for _, c := range e.st.Containers {
-			if _, ok := c.Networks[n.Name]; ok {
-				return fmt.Errorf("remove network %s: network has active endpoints (container %s)", name, c.Name)
-			}
-		}
-		delete(e.st.Networks, n.Name)
-		return nil
+		return e.st.removeNetwork(n)
 	})
+}
+
+// removeNetwork removes n as Docker does: refused while a running (or
+// paused) container is attached; a stopped one keeps a stale endpoint.
+func (s *fileState) removeNetwork(n *Network) error {
+	for _, c := range s.Containers {
+		if _, ok := c.Networks[n.Name]; ok && (c.State == "running" || c.State == "paused") {
+			return fmt.Errorf("remove network %s: network has active endpoints (container %s)", n.Name, c.Name)
+		}
+	}
+	delete(s.Networks, n.Name)
+	return nil
 }
 
 // CreateVolume ensures a volume; an existing one is kept as it is.
@@ -444,8 +455,11 @@ func (e *Engine) CreateContainer(_ context.Context, spec state.ContainerSpec) (s
 			ID: e.newID("container"), Name: spec.Name, Image: spec.Image, State: "running",
 			Labels: cloneMap(spec.Labels), Networks: map[string][]string{}, Spec: cloneSpec(spec),
 		}
+		c.NetIDs = map[string]string{}
 		for _, ep := range spec.Networks {
-			c.Networks[e.st.network(ep.Network).Name] = slices.Clone(ep.Aliases)
+			n := e.st.network(ep.Network)
+			c.Networks[n.Name] = slices.Clone(ep.Aliases)
+			c.NetIDs[n.Name] = n.ID
 		}
 		e.st.Containers[c.Name] = c
 		id = c.ID
@@ -465,7 +479,29 @@ func (e *Engine) StartContainer(_ context.Context, id string) error {
 		if c == nil {
 			return fmt.Errorf("start container %s: %w: no such container", id, engine.ErrNotFound)
 		}
+		if c.State == "paused" {
+			return fmt.Errorf("start container %s: cannot start a paused container, try unpause instead", id)
+		}
+		for _, name := range slices.Sorted(maps.Keys(c.NetIDs)) {
+			if nid := c.NetIDs[name]; e.st.network(nid) == nil {
+				return fmt.Errorf("start container %s: network %s not found", id, nid)
+			}
+		}
 		c.State = "running"
+		return nil
+	})
+}
+
+// UnpauseContainer resumes a paused container; any other state is success.
+func (e *Engine) UnpauseContainer(_ context.Context, id string) error {
+	return e.call("UnpauseContainer", func() error {
+		c := e.st.container(id)
+		if c == nil {
+			return fmt.Errorf("unpause container %s: %w: no such container", id, engine.ErrNotFound)
+		}
+		if c.State == "paused" {
+			c.State = "running"
+		}
 		return nil
 	})
 }
@@ -504,6 +540,10 @@ func (s *fileState) connect(network, container string, aliases []string) error {
 	}
 	if _, ok := c.Networks[n.Name]; !ok {
 		c.Networks[n.Name] = slices.Clone(aliases)
+		if c.NetIDs == nil {
+			c.NetIDs = map[string]string{}
+		}
+		c.NetIDs[n.Name] = n.ID
 	}
 	return nil
 }
@@ -526,6 +566,7 @@ func (e *Engine) Disconnect(_ context.Context, network, container string) error 
 		n, c := e.st.network(network), e.st.container(container)
 		if n != nil && c != nil {
 			delete(c.Networks, n.Name)
+			delete(c.NetIDs, n.Name)
 			e.publishLocked("network", "disconnect", n.Name)
 		}
 		return nil

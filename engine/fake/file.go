@@ -189,6 +189,19 @@ func (e *Engine) SetState(name, st string) error {
 	})
 }
 
+// RemoveNetworkByHand removes a network, as `docker network rm` would:
+// refused while a running container is attached; stopped ones keep an
+// endpoint that points at the removed network's id.
+func (e *Engine) RemoveNetworkByHand(name string) error {
+	return e.helper(func() error {
+		n := e.st.network(name)
+		if n == nil {
+			return fmt.Errorf("fake engine: remove network %s: no such network", name)
+		}
+		return e.st.removeNetwork(n)
+	})
+}
+
 // Remove deletes a container whatever its labels, as `docker rm -f` by
 // hand would.
 func (e *Engine) Remove(name string) error {
