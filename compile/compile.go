@@ -137,10 +137,15 @@ func Compile(repo *config.Repo, opts Options) (*state.Desired, error) {
 	d := &state.Desired{Instance: c.instance}
 	c.indexTenants()
 	d.Networks = c.networks()
-	d.HostRules = c.hostRules(d.Networks)
 	d.Volumes = c.volumeSpecs()
 	apps := c.appContainers()
-	d.Containers = append(apps, c.serviceContainers()...)
+	links, gws, svcNets := c.gateways()
+	d.Networks = append(d.Networks, links...)
+	// Link and egress networks are protected like LANs: a shared service
+	// must not reach the host either.
+	d.HostRules = c.hostRules(d.Networks)
+	d.Containers = append(apps, gws...)
+	d.Containers = append(d.Containers, c.serviceContainers(svcNets)...)
 	if d.Containers == nil {
 		d.Containers = []state.ContainerSpec{} // "[]" in JSON, like the others
 	}
@@ -375,8 +380,11 @@ func (c *compiler) checkAliases(cs []state.ContainerSpec) {
 	var clash [][3]string
 	for _, ct := range cs {
 		app := "app " + ct.Labels[state.LabelTenant] + "/" + ct.Labels[state.LabelApp]
-		if ct.Labels[state.LabelKind] == state.KindSharedService {
+		switch ct.Labels[state.LabelKind] {
+		case state.KindSharedService:
 			app = "shared service " + ct.Labels[state.LabelApp]
+		case state.KindGateway:
+			app = "shared service " + ct.Labels[state.LabelApp] + " (its gateway)"
 		}
 		for _, ep := range ct.Networks {
 			for _, a := range ep.Aliases {

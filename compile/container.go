@@ -365,18 +365,12 @@ func (c *compiler) appMounts(t string, a *config.App, what string) ([]state.Moun
 	return ms, digests, ok
 }
 
-// serviceContainers builds one container per shared service, attached to
-// every LAN of every tenant granted any mode of it. (A later change puts a
-// per-tenant gateway in between; until then the service's name is its DNS
-// alias on those LANs.) A service no tenant is granted gets no endpoint:
-// an empty Networks list means network mode "none" to the engine.
-func (c *compiler) serviceContainers() []state.ContainerSpec {
-	tenants := make([]string, 0, len(c.tenants))
-	for t := range c.tenants {
-		tenants = append(tenants, t)
-	}
-	slices.Sort(tenants)
-
+// serviceContainers builds one container per shared service, on the link
+// networks of its gateways (and its egress network) only: never on a
+// tenant LAN, so it cannot be a bridge between tenants. A service no
+// tenant uses gets no endpoint: an empty Networks list means network mode
+// "none" to the engine.
+func (c *compiler) serviceContainers(nets map[string][]state.Endpoint) []state.ContainerSpec {
 	var out []state.ContainerSpec
 	for _, svc := range c.repo.Services {
 		if c.services[svc.Name] != svc {
@@ -393,14 +387,7 @@ func (c *compiler) serviceContainers() []state.ContainerSpec {
 			s.Env = append(s.Env, k+"="+v)
 		}
 		slices.Sort(s.Env)
-		for _, t := range tenants {
-			if len(c.tenants[t].Grants[svc.Name]) == 0 {
-				continue
-			}
-			for _, net := range c.lans[t] {
-				s.Networks = append(s.Networks, state.Endpoint{Network: net, Aliases: []string{svc.Name}})
-			}
-		}
+		s.Networks = slices.Clone(nets[svc.Name])
 		slices.SortFunc(s.Networks, func(x, y state.Endpoint) int { return cmp.Compare(x.Network, y.Network) })
 		if !ok {
 			continue

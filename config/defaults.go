@@ -11,6 +11,10 @@ package config
 //	Platform.runtime.user            65534:65534 (nobody)
 //	Platform.runtime.restartRetries  5              when the key is absent
 //	Platform.runtime.tmpfsSize       16MiB
+//	Platform.gateways.image          localhost/moat/moat:1
+//	Platform.gateways.linkPool       the last 1/16 of network.pool (computed by compile)
+//	Platform.gateways.resources      {cpus: 0.25, memory: 32MiB, pids: 64}
+//	Platform.gateways.limits         {maxBody: 64KiB, rps: 100, burst: 200, connections: 64}
 //	App.replicas                     1              when the key is absent
 //	App.ports[].protocol             tcp
 //	App.healthcheck.interval         10s
@@ -36,6 +40,15 @@ const (
 	DefaultHealthTimeout  = "3s"
 	DefaultHealthRetries  = 3
 	DefaultServiceProto   = "http"
+
+	DefaultGatewayImage       = "localhost/moat/moat:1"
+	DefaultGatewayCPUs        = 0.25
+	DefaultGatewayMemory      = "32MiB"
+	DefaultGatewayPids        = 64
+	DefaultGatewayMaxBody     = "64KiB"
+	DefaultGatewayRPS         = 100
+	DefaultGatewayBurst       = 200
+	DefaultGatewayConnections = 64
 )
 
 func applyDefaults(r *Repo) {
@@ -70,6 +83,21 @@ func platformDefaults(p *Platform) {
 		rt.RestartRetries = DefaultRestartRetries
 	}
 	setString(&rt.TmpfsSize, DefaultTmpfsSize)
+	g := &p.Gateways
+	setString(&g.Image, DefaultGatewayImage)
+	if !has(p.Src, "gateways", "resources") {
+		g.Resources = Resources{CPUs: DefaultGatewayCPUs, Memory: DefaultGatewayMemory, Pids: DefaultGatewayPids}
+	}
+	setString(&g.Limits.MaxBody, DefaultGatewayMaxBody)
+	if !has(p.Src, "gateways", "limits", "rps") {
+		g.Limits.RPS = DefaultGatewayRPS
+	}
+	if !has(p.Src, "gateways", "limits", "burst") {
+		g.Limits.Burst = DefaultGatewayBurst
+	}
+	if !has(p.Src, "gateways", "limits", "connections") {
+		g.Limits.Connections = DefaultGatewayConnections
+	}
 }
 
 func appDefaults(a *App) {

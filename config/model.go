@@ -57,10 +57,30 @@ func (m Meta) Pos(path ...any) diag.Pos {
 
 // Platform is the platform's own settings (platform.yaml, exactly one).
 type Platform struct {
-	Meta    `yaml:",inline"`
-	Network PlatformNetwork `yaml:"network"`
-	Policy  Policy          `yaml:"policy"`
-	Runtime Runtime         `yaml:"runtime"`
+	Meta     `yaml:",inline"`
+	Network  PlatformNetwork `yaml:"network"`
+	Policy   Policy          `yaml:"policy"`
+	Runtime  Runtime         `yaml:"runtime"`
+	Gateways Gateways        `yaml:"gateways"`
+}
+
+// Gateways configures the per-(tenant, shared service) gateways: moat's
+// own image, the address range of the link networks between each gateway
+// and its service, the gateways' container limits, and the default
+// per-tenant limits a gateway enforces (a Tenant may override them).
+type Gateways struct {
+	Image     string        `yaml:"image"`     // default localhost/moat/moat:1
+	LinkPool  string        `yaml:"linkPool"`  // default: the last 1/16 of network.pool
+	Resources Resources     `yaml:"resources"` // default {cpus: 0.25, memory: 32MiB, pids: 64}
+	Limits    GatewayLimits `yaml:"limits"`
+}
+
+// GatewayLimits are what one tenant may do to one shared service.
+type GatewayLimits struct {
+	MaxBody     string  `yaml:"maxBody"`     // largest request body (http), e.g. 64KiB
+	RPS         float64 `yaml:"rps"`         // requests (http) or connections (tcp) per second
+	Burst       int     `yaml:"burst"`       // requests allowed at once above the rate
+	Connections int     `yaml:"connections"` // concurrent connections
 }
 
 // PlatformNetwork says how tenant LANs are built.
@@ -106,6 +126,9 @@ type Tenant struct {
 	Block  string              `yaml:"block"` // CIDR the tenant's LANs live inside
 	Quota  Quota               `yaml:"quota"`
 	Grants map[string][]string `yaml:"grants"` // shared service or volume -> modes
+	// GatewayLimits override the platform's gateways.limits for this
+	// tenant, field by field (a zero or empty field keeps the platform's).
+	GatewayLimits GatewayLimits `yaml:"gatewayLimits"`
 }
 
 // Quota bounds the sum over a tenant's containers (replicas x resources).
@@ -126,6 +149,9 @@ type SharedService struct {
 	Offers    []string          `yaml:"offers"`
 	Env       map[string]string `yaml:"env"`
 	Resources Resources         `yaml:"resources"`
+	// Egress gives the service a network with a route out (default
+	// false): without it the service is on its link networks only.
+	Egress bool `yaml:"egress"`
 }
 
 // SharedVolume is platform data mounted read-only into tenant apps.

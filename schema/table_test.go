@@ -64,9 +64,9 @@ func TestSchemaRulesRegistered(t *testing.T) {
 // are the yaml names of the model's fields (so decode and schema agree).
 func TestKindsCovered(t *testing.T) {
 	want := map[string][]string{
-		"Platform":      {"kind", "name", "network", "policy", "runtime"},
-		"Tenant":        {"block", "grants", "kind", "name", "quota"},
-		"SharedService": {"command", "env", "image", "kind", "name", "offers", "port", "protocol", "resources"},
+		"Platform":      {"gateways", "kind", "name", "network", "policy", "runtime"},
+		"Tenant":        {"block", "gatewayLimits", "grants", "kind", "name", "quota"},
+		"SharedService": {"command", "egress", "env", "image", "kind", "name", "offers", "port", "protocol", "resources"},
 		"SharedVolume":  {"kind", "name", "offers"},
 		"Lan":           {"internet", "kind", "name", "subnet", "tenant"},
 		"Volume":        {"kind", "name", "tenant"},

@@ -44,6 +44,27 @@ echo "exit code: $code"
 
 step "live containers of instance $INSTANCE"
 docker ps --filter label=org.moat.instance=$INSTANCE --format 'table {{.Names}}\t{{.Status}}\t{{.Networks}}'
+
+# Shared services are reached only through each tenant's gateway. acme's
+# worker (the probe image, on acme's backend LAN) tries both modes of both
+# services: the allowed one passes, the other is refused by the gateway.
+WORKER=$INSTANCE.acme.worker.1
+probe() { docker exec "$WORKER" /app "$@" | head -n 2 || true; }
+step "shared services through gateways, as acme's worker sees them"
+echo "--- master data is granted read-only: a read passes ..."
+probe http GET http://masterdata-api:8080/
+echo "--- ... and a write is denied by acme's gateway (403):"
+probe http POST http://masterdata-api:8080/ overwrite
+echo "--- the log sink is granted write-only: a write passes (status only) ..."
+probe http POST http://logging:8080/logs "hello from acme"
+echo "--- ... and a read is denied by acme's gateway (403):"
+probe http GET http://logging:8080/logs
+echo "--- the sink itself is on no tenant LAN: its own networks are"
+docker inspect --format '{{range $n, $_ := .NetworkSettings.Networks}}{{$n}} {{end}}' "$INSTANCE.shared.logging"
+echo "--- acme's gateways logged the denials:"
+docker logs "$INSTANCE.acme.masterdata-api.gateway" 2>&1 | grep '"denied"' | tail -n 1
+docker logs "$INSTANCE.acme.logging.gateway" 2>&1 | grep '"denied"' | tail -n 1
+
 echo
 echo "Done. Try: docker stop <one of them>; $MOAT plan $CONFIG --secrets $STATE/secrets"
 echo "Clean up with: make demo-clean"

@@ -31,6 +31,14 @@ const (
 	KindLan           = "lan"
 	KindVolume        = "volume"
 	KindSharedVolume  = "shared-volume"
+	// KindGateway is a tenant's gateway to a shared service; LabelTenant
+	// is the tenant, LabelApp the service.
+	KindGateway = "gateway"
+	// KindLink is the internal network between one gateway and its
+	// service (LabelTenant, LabelApp as for the gateway).
+	KindLink = "link"
+	// KindEgress is a shared service's network with a route out.
+	KindEgress = "egress"
 )
 
 // Desired is everything compile wants to exist for one platform instance.

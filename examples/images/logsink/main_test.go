@@ -13,9 +13,18 @@ import (
 
 func do(t *testing.T, method, u string, body io.Reader) (*http.Response, []byte) {
 	t.Helper()
+	return doAs(t, "acme", method, u, body)
+}
+
+// doAs calls the sink as tenant ("" sends no X-Moat-Tenant).
+func doAs(t *testing.T, tenant, method, u string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tenant != "" {
+		req.Header.Set(tenantHeader, tenant)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -31,7 +40,12 @@ func do(t *testing.T, method, u string, body io.Reader) (*http.Response, []byte)
 
 func readEntries(t *testing.T, base string) []entry {
 	t.Helper()
-	resp, body := do(t, http.MethodGet, base+"/logs", nil)
+	return readAs(t, "acme", base)
+}
+
+func readAs(t *testing.T, tenant, base string) []entry {
+	t.Helper()
+	resp, body := doAs(t, tenant, http.MethodGet, base+"/logs", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /logs: %d", resp.StatusCode)
 	}
@@ -43,7 +57,7 @@ func readEntries(t *testing.T, base string) []entry {
 }
 
 func TestWriteAndRead(t *testing.T) {
-	ts := httptest.NewServer(newHandler(newRing(ringSize)))
+	ts := httptest.NewServer(newHandler(newStore(defaultTenantEntries, defaultTenantBytes, defaultMaxTenants)))
 	defer ts.Close()
 
 	if got := readEntries(t, ts.URL); len(got) != 0 {
@@ -65,7 +79,7 @@ func TestWriteAndRead(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
-	ts := httptest.NewServer(newHandler(newRing(ringSize)))
+	ts := httptest.NewServer(newHandler(newStore(defaultTenantEntries, defaultTenantBytes, defaultMaxTenants)))
 	defer ts.Close()
 
 	// Exactly at the limit is accepted.
@@ -90,7 +104,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestMethodsAndHealth(t *testing.T) {
-	ts := httptest.NewServer(newHandler(newRing(ringSize)))
+	ts := httptest.NewServer(newHandler(newStore(defaultTenantEntries, defaultTenantBytes, defaultMaxTenants)))
 	defer ts.Close()
 
 	resp, body := do(t, http.MethodGet, ts.URL+"/healthz", nil)
@@ -108,14 +122,14 @@ func TestMethodsAndHealth(t *testing.T) {
 }
 
 func TestRingKeepsNewest(t *testing.T) {
-	r := newRing(3)
-	if got := r.snapshot(); len(got) != 0 {
-		t.Fatalf("empty ring snapshot = %v", got)
+	s := newStore(3, 1<<20, 4)
+	if got := s.snapshot("acme"); len(got) != 0 {
+		t.Fatalf("empty store snapshot = %v", got)
 	}
 	for i := 1; i <= 7; i++ {
-		r.add(entry{Body: fmt.Sprint(i)})
+		s.add(entry{Tenant: "acme", Body: fmt.Sprint(i)})
 	}
-	got := r.snapshot()
+	got := s.snapshot("acme")
 	if len(got) != 3 {
 		t.Fatalf("len = %d, want 3", len(got))
 	}
@@ -123,5 +137,48 @@ func TestRingKeepsNewest(t *testing.T) {
 		if got[i].Body != want || got[i].Seq != uint64(5+i) {
 			t.Errorf("entry %d = %+v, want body %s seq %d", i, got[i], want, 5+i)
 		}
+	}
+}
+
+// TestTenantsApart: one tenant's flood (tiny posts past the entry bound,
+// big posts past the byte bound) evicts only its own entries, and a tenant
+// reads only its own; the retained bytes stay bounded.
+func TestTenantsApart(t *testing.T) {
+	ts := httptest.NewServer(newHandler(newStore(100, 256<<10, 4)))
+	defer ts.Close()
+	doAs(t, "globex", http.MethodPost, ts.URL+"/logs", strings.NewReader("globex keeps this"))
+	for i := 0; i < 1000; i++ {
+		doAs(t, "acme", http.MethodPost, ts.URL+"/logs", strings.NewReader("x"))
+	}
+	big := strings.Repeat("y", maxEntryBytes)
+	for i := 0; i < 50; i++ {
+		doAs(t, "acme", http.MethodPost, ts.URL+"/logs", strings.NewReader(big))
+	}
+	g := readAs(t, "globex", ts.URL)
+	if len(g) != 1 || g[0].Body != "globex keeps this" || g[0].Tenant != "globex" {
+		t.Errorf("globex's entries = %+v", g)
+	}
+	a := readAs(t, "acme", ts.URL)
+	total := 0
+	for _, e := range a {
+		total += len(e.Body)
+		if e.Tenant != "acme" {
+			t.Errorf("acme read an entry of %s", e.Tenant)
+		}
+	}
+	if total > 256<<10 || len(a) == 0 {
+		t.Errorf("acme retains %d bytes in %d entries, bound 256 KiB", total, len(a))
+	}
+	if resp, _ := doAs(t, "", http.MethodPost, ts.URL+"/logs", strings.NewReader("anonymous")); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("POST without tenant: %d, want 204", resp.StatusCode)
+	}
+	if got := readAs(t, "", ts.URL); len(got) != 1 || got[0].Body != "anonymous" {
+		t.Errorf("anonymous entries = %+v", got)
+	}
+	for _, tn := range []string{"t4"} {
+		doAs(t, tn, http.MethodPost, ts.URL+"/logs", strings.NewReader("x"))
+	}
+	if resp, _ := doAs(t, "t5", http.MethodPost, ts.URL+"/logs", strings.NewReader("x")); resp.StatusCode != http.StatusInsufficientStorage {
+		t.Errorf("fifth tenant: %d, want 507", resp.StatusCode)
 	}
 }

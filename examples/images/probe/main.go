@@ -11,6 +11,8 @@
 //	probe http GET|POST URL [BODY]  print the HTTP status line and the start
 //	                                of the body; exit 0 if any HTTP response
 //	                                arrived (whatever the status), else 1
+//	probe flood METHOD URL N SIZE   N requests with SIZE-byte bodies on one
+//	                                connection; prints the count per status
 //	probe read FILE                 print the file; exit 0 if it could be
 //	                                read, else 1 (what may this uid open?)
 //	probe write FILE TEXT           create or truncate FILE with TEXT; exit 0
@@ -29,6 +31,7 @@
 //
 //	LISTEN         listen address for serve (default ":8080")
 //	PROBE_TIMEOUT  timeout for dial and http, as a Go duration (default 2s)
+//	PROBE_HEADER   "Name: value", a header added to http and flood requests
 //
 // Outbound checks connect directly: HTTP(S)_PROXY variables are ignored and
 // redirects are not followed, so the result always describes the target.
@@ -44,6 +47,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +63,7 @@ const (
 const usage = `usage:
   probe dial tcp HOST:PORT
   probe http GET|POST URL [BODY]
+  probe flood METHOD URL COUNT SIZE
   probe read FILE
   probe write FILE TEXT
   probe bind tcp ADDR
@@ -122,6 +128,9 @@ func httpProbe(method, url, body string, d time.Duration, stdout io.Writer) int 
 	if method == http.MethodPost {
 		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	}
+	if k, v, ok := strings.Cut(os.Getenv("PROBE_HEADER"), ":"); ok {
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
 	client := &http.Client{
@@ -162,6 +171,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			body = args[3]
 		}
 		return httpProbe(args[1], args[2], body, d, stdout)
+	case len(args) == 5 && args[0] == "flood":
+		return flood(args[1], args[2], args[3], args[4], getenv("PROBE_HEADER"), d, stdout)
 	case len(args) == 2 && args[0] == "read":
 		return readFile(args[1], stdout)
 	case len(args) == 3 && args[0] == "write":
@@ -221,4 +232,55 @@ func main() {
 		os.Exit(runServer())
 	}
 	os.Exit(run(args, os.Getenv, os.Stdout, os.Stderr))
+}
+
+// flood implements `probe flood METHOD URL COUNT SIZE`: COUNT requests one
+// after the other (one keep-alive connection), each with a SIZE-byte body,
+// and a summary line of the status codes ("flood 1000: 204=800 429=200").
+// Exit 0 if every request got an HTTP response, else 1.
+func flood(method, url, count, size, header string, d time.Duration, stdout io.Writer) int {
+	n, err1 := strconv.Atoi(count)
+	sz, err2 := strconv.Atoi(size)
+	if err1 != nil || err2 != nil || n < 1 || sz < 0 {
+		fmt.Fprintf(stdout, "FAIL flood: COUNT and SIZE must be numbers\n")
+		return exitUsage
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	client := &http.Client{Transport: tr, Timeout: d}
+	body := strings.Repeat("x", sz)
+	codes := map[int]int{}
+	failed := 0
+	for i := 0; i < n; i++ {
+		req, err := http.NewRequest(strings.ToUpper(method), url, strings.NewReader(body))
+		if err != nil {
+			fmt.Fprintf(stdout, "FAIL flood: %v\n", err)
+			return exitUsage
+		}
+		if k, v, ok := strings.Cut(header, ":"); ok {
+			req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			failed++
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	keys := make([]int, 0, len(codes))
+	for k := range codes {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	fmt.Fprintf(stdout, "flood %d:", n)
+	for _, k := range keys {
+		fmt.Fprintf(stdout, " %d=%d", k, codes[k])
+	}
+	fmt.Fprintf(stdout, " errors=%d\n", failed)
+	if failed > 0 {
+		return exitFail
+	}
+	return exitOK
 }
