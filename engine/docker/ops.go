@@ -92,10 +92,10 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 			attached = []string{}
 		}
 		obs.Containers = append(obs.Containers, state.Container{
-			ID:       c.ID,
-			Name:     containerName(c.Names),
-			Image:    c.Image,
-			State:    string(c.State),
+			ID:         c.ID,
+			Name:       containerName(c.Names),
+			Image:      c.Image,
+			State:      string(c.State),
 			Labels:     labels,
 			Networks:   attached,
 			NetworkIDs: netIDs,
