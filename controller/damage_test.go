@@ -41,7 +41,8 @@ func converge(t *testing.T) (*fake.Engine, func() (*controller.Target, *state.Ob
 // in-memory engine (test/e2e has it on the real one): the containers of a
 // LAN are stopped and the LAN removed by hand; they keep endpoints that
 // point at the removed network's id. One apply must bring everything back,
-// the shared log sink included, and the next plan is empty.
+// acme's gateway to the shared log sink included, and the next plan is
+// empty.
 func TestLanRemovedByHandHealsInOneApply(t *testing.T) {
 	eng, replan, doApply := converge(t)
 	const lan = "demo.acme.backend"
@@ -55,8 +56,9 @@ func TestLanRemovedByHandHealsInOneApply(t *testing.T) {
 			}
 		}
 	}
-	if !slices.Contains(onLan, "demo.shared.logging") {
-		t.Fatalf("the log sink is not on %s: %v", lan, onLan)
+	const gw = "demo.acme.logging.gateway"
+	if !slices.Contains(onLan, gw) {
+		t.Fatalf("acme's gateway to the log sink is not on %s: %v", lan, onLan)
 	}
 	if err := eng.RemoveNetworkByHand(lan); err != nil {
 		t.Fatal(err)
@@ -65,9 +67,9 @@ func TestLanRemovedByHandHealsInOneApply(t *testing.T) {
 	t.Logf("plan:\n%s", p)
 	for _, want := range []string{
 		"+   network/" + lan + " create",
-		"~   container/demo.shared.logging disconnect " + lan + "  # attached to a removed network",
-		"~   container/demo.shared.logging connect " + lan + "  # network " + lan + " was removed by hand",
-		"~   container/demo.shared.logging start",
+		"~   container/" + gw + " disconnect " + lan + "  # attached to a removed network",
+		"~   container/" + gw + " connect " + lan + "  # network " + lan + " was removed by hand",
+		"~   container/" + gw + " start",
 	} {
 		if !strings.Contains(p, want) {
 			t.Errorf("plan lacks %q", want)
