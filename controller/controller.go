@@ -137,6 +137,21 @@ func Observe(ctx context.Context, eng engine.Engine, fw engine.Firewall, instanc
 	return o, nil
 }
 
+// Inspect fills the snapshot's per-container settings (one inspect per
+// container) so that plan and audit can compare them: N more engine calls,
+// which the plain plan does not make. An engine that cannot inspect is an
+// error: an audit that silently saw nothing would pass.
+func Inspect(ctx context.Context, eng engine.Engine, obs *state.Observed) error {
+	in, ok := eng.(engine.Inspector)
+	if !ok {
+		return errors.New("this engine cannot inspect containers")
+	}
+	if err := in.InspectContainers(ctx, obs); err != nil {
+		return fmt.Errorf("inspect containers: %w", err)
+	}
+	return nil
+}
+
 // ApplyOptions tune applying.
 type ApplyOptions struct {
 	AllowMassDelete bool

@@ -62,6 +62,13 @@ type Event struct {
 	Time   time.Time
 }
 
+// Inspector is an engine that can fill state.Container.Inspect of every
+// container in a snapshot (one inspect each): for audits, not for the
+// plain plan.
+type Inspector interface {
+	InspectContainers(ctx context.Context, obs *state.Observed) error
+}
+
 // Firewall is the host firewall as moat uses it for host protection:
 // engine/hostfw on a real host, an in-memory one in engine/fake. Methods
 // are safe for concurrent use.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/moat-platform/moat/audit"
 	"github.com/moat-platform/moat/state"
 )
 
@@ -385,6 +386,11 @@ func (c *computer) containers() error {
 			cause = specCause(want.Labels[state.LabelSpecParts], have.Labels[state.LabelSpecParts], c.opts.UnknownSecrets)
 		} else if have.State == "dead" {
 			cause = have.State
+		} else if have.Inspect != nil {
+			// Inspected (apply's audit): a container whose live settings
+			// are not what moat creates (forged with moat's labels, or
+			// changed by docker update) is recreated, whatever its label.
+			cause = auditCause(want, have.Inspect, !c.opts.UnknownSecrets)
 		}
 		if cause != "" {
 			deps, ensure, err := c.createDeps(want)
@@ -521,6 +527,21 @@ func (c *computer) staleEndpoints(have *state.Container) map[string]bool {
 		out[n] = true
 	}
 	return out
+}
+
+// auditCause names the failed audit checks of a live container ("" when
+// it passes).
+func auditCause(want *state.ContainerSpec, have *state.Inspect, knownBinds bool) string {
+	fs := audit.ContainerFindings(want, have, knownBinds)
+	if len(fs) == 0 {
+		return ""
+	}
+	var checks []string
+	for _, f := range fs {
+		checks = append(checks, f.Check)
+	}
+	slices.Sort(checks)
+	return "audit failed: " + strings.Join(slices.Compact(checks), ", ")
 }
 
 // onNetwork returns the index of network n among spec's endpoints, or -1.

@@ -266,8 +266,8 @@ func TestFingerprintPinned(t *testing.T) {
 func TestObservedCarriesNoSecrets(t *testing.T) {
 	allowed := map[string][]string{
 		"Observed":  {"Networks", "Containers", "Volumes", "HostFirewall"},
-		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "Labels"},
-		"Container": {"ID", "Name", "Image", "State", "Labels", "Networks"},
+		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "ICC", "Labels"},
+		"Container": {"ID", "Name", "Image", "State", "Labels", "Networks", "NetworkIDs", "Inspect"},
 		"Volume":    {"Name", "Labels"},
 	}
 	for _, v := range []any{Observed{}, Network{}, Container{}, Volume{}} {

@@ -205,7 +205,9 @@ type Network struct {
 	Internal bool   `json:"internal,omitempty"`
 	Subnet   string `json:"subnet,omitempty"`
 	// Bridge is the host interface name moat asked for (OptionBridgeName).
-	Bridge string            `json:"bridge,omitempty"`
+	Bridge string `json:"bridge,omitempty"`
+	// ICC is the bridge's inter-container option as listed ("" unset).
+	ICC    string            `json:"icc,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
@@ -225,6 +227,38 @@ type Container struct {
 	// network removed by hand; the id then names no live network, and the
 	// container cannot start until the endpoint is replaced.
 	NetworkIDs map[string]string `json:"networkIDs,omitempty"`
+	// Inspect holds the security-relevant settings of the live container;
+	// nil unless the snapshot was taken with inspection (moat audit, apply
+	// --audit): the list does not carry them.
+	Inspect *Inspect `json:"inspect,omitempty"`
+}
+
+// Inspect is what an audit compares of a live container: the settings the
+// CIS Docker Benchmark's section 5 is about. Never environment values or
+// file contents (a snapshot holds no secret).
+type Inspect struct {
+	Privileged     bool              `json:"privileged,omitempty"`
+	CapAdd         []string          `json:"capAdd,omitempty"`
+	CapDrop        []string          `json:"capDrop,omitempty"`
+	ReadOnlyRootfs bool              `json:"readOnlyRootfs,omitempty"`
+	User           string            `json:"user,omitempty"`
+	Memory         int64             `json:"memory,omitempty"`
+	MemorySwap     int64             `json:"memorySwap,omitempty"`
+	NanoCPUs       int64             `json:"nanoCPUs,omitempty"`
+	CPUQuota       int64             `json:"cpuQuota,omitempty"`
+	PidsLimit      int64             `json:"pidsLimit,omitempty"`
+	SecurityOpt    []string          `json:"securityOpt,omitempty"`
+	NetworkMode    string            `json:"networkMode,omitempty"`
+	PidMode        string            `json:"pidMode,omitempty"`
+	IpcMode        string            `json:"ipcMode,omitempty"`
+	UTSMode        string            `json:"utsMode,omitempty"`
+	UsernsMode     string            `json:"usernsMode,omitempty"`
+	CgroupnsMode   string            `json:"cgroupnsMode,omitempty"`
+	Devices        []string          `json:"devices,omitempty"` // host paths
+	Mounts         []Mount           `json:"mounts,omitempty"`  // Source: volume name or host path
+	Ports          []Port            `json:"ports,omitempty"`
+	Restart        Restart           `json:"restart"`
+	Sysctls        map[string]string `json:"sysctls,omitempty"`
 }
 
 // Volume is a live named volume.

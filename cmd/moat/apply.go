@@ -55,6 +55,11 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 			if err != nil {
 				return withCode(exitInvalid, fmt.Errorf("observe live state: %w", err))
 			}
+			if f.audit && planFile == "" {
+				if err := controller.Inspect(c.Context(), eng.Engine, observed); err != nil {
+					return withCode(exitInvalid, err)
+				}
+			}
 			var p *reconcile.Plan
 			if planFile != "" {
 				saved, err := readPlan(planFile)

@@ -11,5 +11,6 @@
 //	2    validate, apply, watch, state, rules, version: usage error (unknown flag, wrong number of arguments, unknown output format); validate: the config directory cannot be read
 //	2    plan --detailed-exitcode: success, and the plan has changes (plan reports usage errors as 1 so they cannot look like this)
 //	3    watch --once: the newest revision is invalid or refused (trust, force push, mass delete): not applied, diagnostics on stderr; the last good revision stays in force
+//	3    audit: the audit found differences from what moat would create (listed on stdout)
 //	130  all: interrupted by SIGINT or SIGTERM: apply started nothing new, let operations in flight finish (for at most the grace period), and says what was left; run it again to finish. A second signal kills at once
 package main

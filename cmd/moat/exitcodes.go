@@ -15,6 +15,7 @@ const (
 	exitError       = 2
 	exitChanges     = 2
 	exitRefused     = 3
+	exitFindings    = 3
 	exitInterrupted = 130
 )
 
@@ -32,5 +33,6 @@ var exitCodes = []exitCode{
 	{exitError, "exitError", "validate, apply, watch, state, rules, version", "usage error (unknown flag, wrong number of arguments, unknown output format); validate: the config directory cannot be read"},
 	{exitChanges, "exitChanges", "plan --detailed-exitcode", "success, and the plan has changes (plan reports usage errors as 1 so they cannot look like this)"},
 	{exitRefused, "exitRefused", "watch --once", "the newest revision is invalid or refused (trust, force push, mass delete): not applied, diagnostics on stderr; the last good revision stays in force"},
+	{exitFindings, "exitFindings", "audit", "the audit found differences from what moat would create (listed on stdout)"},
 	{exitInterrupted, "exitInterrupted", "all", "interrupted by SIGINT or SIGTERM: apply started nothing new, let operations in flight finish (for at most the grace period), and says what was left; run it again to finish. A second signal kills at once"},
 }

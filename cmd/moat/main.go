@@ -82,7 +82,7 @@ services are reached only in the mode the platform granted.`,
 		SilenceErrors: true,
 	}
 	registerEngineFlags(root)
-	root.AddCommand(newValidate(), newPlan(), newApply(), newWatch(), newStatus(), newState(), newRules(), newVersion(), newGateway())
+	root.AddCommand(newValidate(), newPlan(), newApply(), newAudit(), newWatch(), newStatus(), newState(), newRules(), newVersion(), newGateway())
 	// Flag errors are usage errors: exit 2, like a bad argument.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitError, fmt.Errorf("%w (see moat %s --help)", err, c.Name()))

@@ -23,6 +23,7 @@ type planFlags struct {
 	noSecrets      bool
 	evictUnmanaged bool
 	stats          bool
+	audit          bool
 }
 
 func (f *planFlags) register(c *cobra.Command, withLive bool) {
@@ -35,6 +36,10 @@ func (f *planFlags) register(c *cobra.Command, withLive bool) {
 	}
 	c.Flags().BoolVar(&f.evictUnmanaged, "evict-unmanaged", false, "disconnect containers moat did not create from tenant LANs (default: report them)")
 	c.Flags().BoolVar(&f.stats, "stats", false, "print the number of engine API calls to stderr")
+	// apply audits by default (it is where a forged or updated container
+	// must not survive); plan only when asked, so that the no-op plan
+	// stays at 3 engine calls (docs/DESIGN.md, "Audit").
+	c.Flags().BoolVar(&f.audit, "audit", !withLive, "inspect every container (one engine call each) and recreate the managed ones whose settings differ from moat's (moat audit's checks)")
 }
 
 func newPlan() *cobra.Command {
@@ -70,7 +75,7 @@ changes, 1 error, 2 changes present.`,
 			if err != nil {
 				return err
 			}
-			observed, st, err := observe(c.Context(), c.ErrOrStderr(), f.live, t)
+			observed, st, err := observe(c.Context(), c.ErrOrStderr(), f.live, t, f.audit)
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}
@@ -158,7 +163,7 @@ func invalid(c *cobra.Command, dir string, err error) error {
 
 // observe takes the one snapshot of live state: from the engine, or from a
 // snapshot file. It returns a stats printer when the engine counts calls.
-func observe(ctx context.Context, stderr io.Writer, live string, t *controller.Target) (*state.Observed, func(io.Writer), error) {
+func observe(ctx context.Context, stderr io.Writer, live string, t *controller.Target, inspect bool) (*state.Observed, func(io.Writer), error) {
 	if live != "docker" {
 		fh, err := os.Open(live)
 		if err != nil {
@@ -181,6 +186,11 @@ func observe(ctx context.Context, stderr io.Writer, live string, t *controller.T
 	o, err := eng.observe(ctx, t.Desired.Instance, controller.NeedVolumes(t.Repo))
 	if err != nil {
 		return nil, nil, fmt.Errorf("observe live state: %w", err)
+	}
+	if inspect {
+		if err := controller.Inspect(ctx, eng.Engine, o); err != nil {
+			return nil, nil, err
+		}
 	}
 	return o, eng.printStats, nil
 }

@@ -60,6 +60,7 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 			Internal: n.Internal,
 			Subnet:   subnetOf(n.IPAM),
 			Bridge:   n.Options[state.OptionBridgeName],
+			ICC:      n.Options[OptionICC],
 			Labels:   n.Labels,
 		})
 	}

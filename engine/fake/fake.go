@@ -75,6 +75,10 @@ type Container struct {
 	// Spec is what CreateContainer was given (nil for helper-made ones),
 	// so tests can check what moat asked for.
 	Spec *state.ContainerSpec `json:"spec,omitempty"`
+	// Privileged and Memory, when set, override the spec in
+	// InspectContainers: a container changed by hand (docker update).
+	Privileged bool  `json:"privileged,omitempty"`
+	Memory     int64 `json:"memory,omitempty"`
 }
 
 // Volume is a fake named volume.
@@ -269,7 +273,7 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 		managed[n.Name] = true
 		obs.Networks = append(obs.Networks, state.Network{
 			ID: n.ID, Name: n.Name, Driver: n.Driver, Internal: n.Internal,
-			Subnet: n.Subnet, Bridge: n.Options[state.OptionBridgeName], Labels: cloneMap(n.Labels),
+			Subnet: n.Subnet, Bridge: n.Options[state.OptionBridgeName], ICC: n.Options["com.docker.network.bridge.enable_icc"], Labels: cloneMap(n.Labels),
 		})
 	}
 	for _, c := range e.st.Containers {
