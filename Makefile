@@ -5,7 +5,7 @@ BIN   := bin/moat
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: help build test test-unit lint images demo demo-clean bench bench-compose fuzz docs tidy isolation
+.PHONY: help build test test-unit lint images demo demo-clean bench bench-compose bench-compose-200 fuzz docs tidy isolation
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,17 @@ bench: ## Go benchmarks: validate, compile, plan at scale
 
 bench-compose: build images ## Whole-process comparison against docker-compose (see docs/BENCHMARKS.md)
 	bash scripts/bench-compose.sh
+
+# 10 tenants x 20 apps = 200 containers on 20 LANs; fewer repetitions, since
+# one first apply of each tool takes minutes on a loaded 2-core host.
+# Override any knob: make bench-compose-200 REPS_FIRST=3
+REPS_FIRST_200 ?= 1
+REPS_NOOP_200  ?= 3
+REPS_CHANGE_200 ?= 2
+bench-compose-200: build images ## The same comparison at 200 containers on 20 LANs (first apply, no-op, one-container change)
+	BENCH_TENANTS=10 BENCH_APPS=20 REPS_FIRST=$${REPS_FIRST:-$(REPS_FIRST_200)} \
+	  REPS_NOOP=$${REPS_NOOP:-$(REPS_NOOP_200)} REPS_CHANGE=$${REPS_CHANGE:-$(REPS_CHANGE_200)} \
+	  BENCH_GO=0 bash scripts/bench-compose.sh
 
 docs: build ## Regenerate docs/RULES.md from the rule catalogue
 	./$(BIN) rules -o markdown > docs/RULES.md

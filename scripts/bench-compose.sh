@@ -27,7 +27,9 @@
 # BENCH_TENANTS (5), BENCH_APPS (10), BENCH_MOAT_PARALLEL ("": extra rows
 # for the first apply with moat apply --parallel N for each N listed, e.g.
 # "1 8 16"), BENCH_GO (1: also run the pure Compute benchmark),
-# BENCH_STRICT (0; 1: exit 3 when a target is missed).
+# BENCH_STRICT (0; 1: exit 3 when a target is missed). `make bench-compose-200`
+# runs it at 200 containers on 20 LANs (BENCH_TENANTS=10 BENCH_APPS=20) with
+# fewer repetitions.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

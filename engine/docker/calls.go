@@ -57,7 +57,7 @@ type Timeouts struct {
 	// (DefaultStopMargin).
 	StopMargin time.Duration
 	// Cleanup bounds the removal of a half-made container
-	// (DefaultCleanupTimeout).
+	// (DefaultCleanupTimeout, or Write if that is shorter).
 	Cleanup time.Duration
 }
 
@@ -87,7 +87,8 @@ func (t Timeouts) withDefaults() Timeouts {
 		t.StopMargin = DefaultStopMargin
 	}
 	if t.Cleanup <= 0 {
-		t.Cleanup = DefaultCleanupTimeout
+		// Never longer than a write: a cleanup is one remove.
+		t.Cleanup = min(DefaultCleanupTimeout, t.Write)
 	}
 	return t
 }

@@ -14,15 +14,12 @@ import (
 	"github.com/moat-platform/moat/state"
 )
 
-// takeOverPolls is how often takeOverNetwork looks for the network by name
-// before it gives up, and takeOverWait the pause between looks: a create
-// that lost the race for the address pool to one still in flight in the
-// engine (a killed run's) sees "Pool overlaps" before that network is
-// visible by name.
-const (
-	takeOverPolls = 4
-	takeOverWait  = 250 * time.Millisecond
-)
+// takeOverPoll is the pause between looks for a network by name while
+// a create that lost the race for the address pool to one still in
+// flight in the engine (a killed run's) waits for that network to become
+// visible: the engine allocates the pool first and makes the name visible
+// only when the create is done, seconds later on a loaded host.
+const takeOverPoll = 500 * time.Millisecond
 
 // takeOverNetwork runs when the create of spec failed with createErr. A
 // kill -9 during a network create leaves the create running in the
@@ -39,36 +36,42 @@ func (e *Engine) takeOverNetwork(ctx context.Context, spec state.NetworkSpec, cr
 		return "", wrap(createErr, "create network %s", spec.Name)
 	}
 	instance := spec.Labels[state.LabelInstance]
-	for poll := 0; poll < takeOverPolls; poll++ {
+	// Wait at most one write deadline for the other create to finish.
+	until := time.Now().Add(e.timeouts.Write)
+	for {
 		n, err := e.inspectNetwork(ctx, spec.Name)
 		switch {
 		case err == nil:
 			if !state.Managed(n.Labels, instance) {
-				return "", fmt.Errorf("create network %s: %w: a network of that name (id %.12s) exists and is not this instance's (%q); rename or remove it by hand",
-					spec.Name, engine.ErrNotManaged, n.ID, instance)
+				return "", fmt.Errorf("create network %s: %w: a network of that name (id %s) exists and is not this instance's (%q); rename or remove it by hand",
+					spec.Name, engine.ErrNotManaged, shortID(n.ID), instance)
 			}
 			if why := networkDiffers(spec, n); why != "" {
-				return "", fmt.Errorf("create network %s: a network of that name of this instance appeared since the plan (id %.12s) and differs from the config (%s); run moat apply again to replace it: %w",
-					spec.Name, n.ID, why, createErr)
+				return "", fmt.Errorf("create network %s: a network of that name of this instance appeared since the plan (id %s) and differs from the config (%s); run moat apply again to replace it: %w",
+					spec.Name, shortID(n.ID), why, createErr)
 			}
 			e.log.Warn("took over a network that appeared since the plan (an interrupted run's create)", "network", spec.Name, "id", n.ID)
 			return n.ID, nil
 		case !cerrdefs.IsNotFound(err):
 			return "", wrap(err, "create network %s: inspect the network in the way (%v)", spec.Name, createErr)
 		}
-		if conflict || poll == takeOverPolls-1 {
+		if !overlap || time.Now().After(until) {
 			break
 		}
+		// A network elsewhere that holds the subnet will not go away by
+		// waiting: stop at once.
+		if other := e.overlapping(ctx, spec); other != "" {
+			return "", fmt.Errorf("create network %s: subnet %s overlaps %s: %w", spec.Name, spec.Subnet, other, createErr)
+		}
 		select {
-		case <-time.After(takeOverWait):
+		case <-time.After(takeOverPoll):
 		case <-ctx.Done():
 			return "", wrap(createErr, "create network %s", spec.Name)
 		}
 	}
 	if overlap {
-		if other := e.overlapping(ctx, spec); other != "" {
-			return "", fmt.Errorf("create network %s: subnet %s overlaps %s: %w", spec.Name, spec.Subnet, other, createErr)
-		}
+		return "", wrap(createErr, "create network %s: subnet %s is taken, and no network of that name or subnet appeared within %s (a network being created or removed right now, or a route of the host)",
+			spec.Name, spec.Subnet, e.timeouts.Write)
 	}
 	return "", wrap(createErr, "create network %s", spec.Name)
 }
