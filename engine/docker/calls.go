@@ -69,7 +69,7 @@ const (
 	DefaultCleanupTimeout = 15 * time.Second
 )
 
-// DefaultRetries is how often an idempotent call is sent again after a
+// DefaultRetries is how often a call is sent again after a
 // transient error; the waits between attempts are retryBackoff, x4 each.
 const (
 	DefaultRetries = 2
@@ -107,27 +107,19 @@ func (t Timeouts) deadline(k kind, extra time.Duration) time.Duration {
 	return t.Write
 }
 
-// retry says whether a failed call is sent again.
-type retry bool
-
-const (
-	// once: the call may have taken effect and a second one would not be
-	// the same (a container create: the retry would hit the name).
-	once retry = false
-	// idempotent: sending it twice leaves the engine as sending it once
-	// (reads, a start, a remove that treats "not found" as done, a
-	// connect that treats "already connected" as done, a volume create).
-	idempotent retry = true
-)
-
-// do runs f under the deadline of its kind and, for idempotent calls,
-// sends it again on a transient engine error, at most e.retries times
-// with backoff, logging each retry. what names the call for errors and
+// do runs f under the deadline of its kind and sends it again on a
+// transient engine error, at most e.retries times with backoff, logging
+// each retry. Every call of this package is safe to send twice: reads,
+// starts (a 304 when running), removes ("not found" is done), connects
+// ("already connected" is done) and volume creates are idempotent, and a
+// container or network create that may have happened meets its own
+// object on the retry, which CreateContainer's leftover path and
+// CreateNetwork's takeover handle. what names the call for errors and
 // logs ("create container acme.web.1"). A deadline that fires is reported
 // as engine.ErrUnreachable (the engine did not answer), never retried:
 // an engine that did not answer in time would make every retry wait as
 // long again.
-func (e *Engine) do(ctx context.Context, what string, k kind, extra time.Duration, r retry, f func(ctx context.Context) error) error {
+func (e *Engine) do(ctx context.Context, what string, k kind, extra time.Duration, f func(ctx context.Context) error) error {
 	limit := e.timeouts.deadline(k, extra)
 	wait := retryBackoff
 	for attempt := 0; ; attempt++ {
@@ -141,7 +133,7 @@ func (e *Engine) do(ctx context.Context, what string, k kind, extra time.Duratio
 		if timedOut {
 			return fmt.Errorf("%w: the engine at %s did not answer within %s: %w", engine.ErrUnreachable, e.host, limit, err)
 		}
-		if r == once || attempt >= e.retries || !Transient(err) || ctx.Err() != nil {
+		if attempt >= e.retries || !Transient(err) || ctx.Err() != nil {
 			return err
 		}
 		e.log.Warn("engine call failed, retrying", "op", what, "attempt", attempt+1, "of", e.retries+1, "wait", wait, "err", err)
@@ -192,7 +184,7 @@ var discardLog = slog.New(slog.DiscardHandler)
 // call is do for an SDK method that returns a value.
 func call[T any](e *Engine, ctx context.Context, what string, k kind, f func(ctx context.Context) (T, error)) (T, error) {
 	var v T
-	err := e.do(ctx, what, k, 0, idempotent, func(ctx context.Context) error {
+	err := e.do(ctx, what, k, 0, func(ctx context.Context) error {
 		var err error
 		v, err = f(ctx)
 		return err
@@ -217,14 +209,14 @@ func (e *Engine) inspectContainer(ctx context.Context, ref string) (container.In
 
 // start is idempotent: starting a running container is a 304, success.
 func (e *Engine) start(ctx context.Context, id string) error {
-	return e.do(ctx, "start container "+id, write, 0, idempotent, func(ctx context.Context) error {
+	return e.do(ctx, "start container "+id, write, 0, func(ctx context.Context) error {
 		return e.cli.ContainerStart(ctx, id, container.StartOptions{})
 	})
 }
 
 // connect is idempotent: callers treat "already connected" as done.
 func (e *Engine) connect(ctx context.Context, netName, ctr string, aliases []string) error {
-	return e.do(ctx, "connect "+ctr+" to "+netName, write, 0, idempotent, func(ctx context.Context) error {
+	return e.do(ctx, "connect "+ctr+" to "+netName, write, 0, func(ctx context.Context) error {
 		return e.cli.NetworkConnect(ctx, netName, ctr, &network.EndpointSettings{Aliases: aliases})
 	})
 }
@@ -233,7 +225,7 @@ func (e *Engine) connect(ctx context.Context, netName, ctr string, aliases []str
 // write, or cleanup for a half-made one. Idempotent: callers treat "not
 // found" and "already in progress" as done.
 func (e *Engine) removeByID(ctx context.Context, id string, k kind) error {
-	return e.do(ctx, "remove container "+id, k, 0, idempotent, func(ctx context.Context) error {
+	return e.do(ctx, "remove container "+id, k, 0, func(ctx context.Context) error {
 		return e.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	})
 }

@@ -44,7 +44,7 @@ type Options struct {
 	// Timeouts are the deadlines of engine calls by kind (zero fields take
 	// the defaults: DefaultReadTimeout and the others).
 	Timeouts Timeouts
-	// Retries is how often an idempotent call is sent again after a
+	// Retries is how often a call is sent again after a
 	// transient engine error (5xx, connection cut): 0 means
 	// DefaultRetries, a negative value means never.
 	Retries int

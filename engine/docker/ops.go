@@ -183,7 +183,7 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 			state.LabelManagedBy, state.ManagedBy, state.LabelInstance)
 	}
 	// By id: the name could have been reused since the inspect.
-	err = e.do(ctx, "remove network "+name, write, 0, idempotent, func(ctx context.Context) error {
+	err = e.do(ctx, "remove network "+name, write, 0, func(ctx context.Context) error {
 		return e.cli.NetworkRemove(ctx, n.ID)
 	})
 	if err := ignoreNotFound(err); err != nil {
@@ -219,7 +219,7 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 	if !e.mayDelete(v.Labels) {
 		return fmt.Errorf("remove volume %s: %w", name, engine.ErrNotManaged)
 	}
-	err = e.do(ctx, "remove volume "+name, write, 0, idempotent, func(ctx context.Context) error {
+	err = e.do(ctx, "remove volume "+name, write, 0, func(ctx context.Context) error {
 		return e.cli.VolumeRemove(ctx, name, false)
 	})
 	if err := ignoreNotFound(err); err != nil {
@@ -487,7 +487,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, id string, timeout int) er
 		if t != nil {
 			grace = time.Duration(*t) * time.Second
 		}
-		stopErr = e.do(ctx, "stop container "+id, stop, grace, idempotent, func(ctx context.Context) error {
+		stopErr = e.do(ctx, "stop container "+id, stop, grace, func(ctx context.Context) error {
 			return e.cli.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: t})
 		})
 		if cerrdefs.IsNotFound(stopErr) {
@@ -520,7 +520,7 @@ func (e *Engine) Connect(ctx context.Context, netName, ctr string, aliases []str
 // works on stopped containers); no attachment, no container or no network
 // is success: the goal "not attached" holds.
 func (e *Engine) Disconnect(ctx context.Context, netName, ctr string) error {
-	err := e.do(ctx, "disconnect "+ctr+" from "+netName, write, 0, idempotent, func(ctx context.Context) error {
+	err := e.do(ctx, "disconnect "+ctr+" from "+netName, write, 0, func(ctx context.Context) error {
 		return e.cli.NetworkDisconnect(ctx, netName, ctr, true)
 	})
 	if err != nil && !cerrdefs.IsNotFound(err) && !isMessage(err, "is not connected") {
