@@ -447,7 +447,7 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 // UnpauseContainer resumes a paused container; one that is not paused (a
 // retry after the first attempt's answer was lost) is success.
 func (e *Engine) UnpauseContainer(ctx context.Context, id string) error {
-	err := e.do(ctx, "unpause container "+id, write, 0, idempotent, func(ctx context.Context) error {
+	err := e.do(ctx, "unpause container "+id, write, 0, func(ctx context.Context) error {
 		return e.cli.ContainerUnpause(ctx, id)
 	})
 	if err != nil && !isMessage(err, "is not paused") {
