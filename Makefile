@@ -5,7 +5,7 @@ BIN   := bin/moat
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: help build test test-unit lint images demo demo-clean bench bench-compose bench-compose-200 fuzz docs tidy isolation
+.PHONY: help build test test-unit lint images demo demo-clean bench bench-compose bench-compose-200 bench-gateway fuzz docs tidy isolation
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ fuzz: ## Short fuzz runs of the loader, the schema and the whole validator (FUZZ
 
 bench: ## Go benchmarks: validate, compile, plan at scale
 	$(GO) test -run='^$$' -bench=. -benchmem ./validate ./schema ./policy ./compile ./reconcile
+
+bench-gateway: ## Gateway overhead on the real engine: direct vs through a gateway (see docs/BENCHMARKS.md)
+	bash scripts/bench-gateway.sh
 
 bench-compose: build images ## Whole-process comparison against docker-compose (see docs/BENCHMARKS.md)
 	bash scripts/bench-compose.sh

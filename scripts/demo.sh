@@ -52,9 +52,9 @@ WORKER=$INSTANCE.acme.worker.1
 probe() { docker exec "$WORKER" /app "$@" | head -n 2 || true; }
 step "shared services through gateways, as acme's worker sees them"
 echo "--- master data is granted read-only: a read passes ..."
-probe http GET http://masterdata-api:8080/
+probe http GET http://masterdata-api:8080/records
 echo "--- ... and a write is denied by acme's gateway (403):"
-probe http POST http://masterdata-api:8080/ overwrite
+probe http POST http://masterdata-api:8080/records overwrite
 echo "--- the log sink is granted write-only: a write passes (status only) ..."
 probe http POST http://logging:8080/logs "hello from acme"
 echo "--- ... and a read is denied by acme's gateway (403):"

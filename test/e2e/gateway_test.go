@@ -45,7 +45,7 @@ func TestSharedServicesThroughGateways(t *testing.T) {
 			t.Fatalf("container %s missing after apply", n)
 		}
 	}
-	logs, master := "http://logging:8080/logs", "http://masterdata-api:8080/"
+	logs, master := "http://logging:8080/logs", "http://masterdata-api:8080/records"
 
 	t.Run("write-only: POST passes, GET /logs is 403", func(t *testing.T) {
 		out, _ := e.exec(worker, "http", "POST", logs, "acme line")

@@ -12,7 +12,8 @@
 //	                                of the body; exit 0 if any HTTP response
 //	                                arrived (whatever the status), else 1
 //	probe flood METHOD URL N SIZE   N requests with SIZE-byte bodies on one
-//	                                connection; prints the count per status
+//	                                connection; prints the count per status,
+//	                                requests/s and p50/p99 latency
 //	probe read FILE                 print the file; exit 0 if it could be
 //	                                read, else 1 (what may this uid open?)
 //	probe write FILE TEXT           create or truncate FILE with TEXT; exit 0
@@ -251,7 +252,10 @@ func flood(method, url, count, size, header string, d time.Duration, stdout io.W
 	body := strings.Repeat("x", sz)
 	codes := map[int]int{}
 	failed := 0
+	lat := make([]time.Duration, 0, n)
+	start := time.Now()
 	for i := 0; i < n; i++ {
+		t0 := time.Now()
 		req, err := http.NewRequest(strings.ToUpper(method), url, strings.NewReader(body))
 		if err != nil {
 			fmt.Fprintf(stdout, "FAIL flood: %v\n", err)
@@ -268,7 +272,9 @@ func flood(method, url, count, size, header string, d time.Duration, stdout io.W
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		codes[resp.StatusCode]++
+		lat = append(lat, time.Since(t0))
 	}
+	elapsed := time.Since(start)
 	keys := make([]int, 0, len(codes))
 	for k := range codes {
 		keys = append(keys, k)
@@ -278,7 +284,13 @@ func flood(method, url, count, size, header string, d time.Duration, stdout io.W
 	for _, k := range keys {
 		fmt.Fprintf(stdout, " %d=%d", k, codes[k])
 	}
-	fmt.Fprintf(stdout, " errors=%d\n", failed)
+	fmt.Fprintf(stdout, " errors=%d", failed)
+	if len(lat) > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		fmt.Fprintf(stdout, " req/s=%.0f p50=%dus p99=%dus", float64(n)/elapsed.Seconds(),
+			lat[len(lat)/2].Microseconds(), lat[len(lat)*99/100].Microseconds())
+	}
+	fmt.Fprintln(stdout)
 	if failed > 0 {
 		return exitFail
 	}
