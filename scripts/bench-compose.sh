@@ -27,7 +27,8 @@
 # BENCH_TENANTS (5), BENCH_APPS (10), BENCH_MOAT_PARALLEL ("": extra rows
 # for the first apply with moat apply --parallel N for each N listed, e.g.
 # "1 8 16"), BENCH_GO (1: also run the pure Compute benchmark),
-# BENCH_STRICT (0; 1: exit 3 when a target is missed). `make bench-compose-200`
+# BENCH_STRICT (0; 1: exit 3 when a target is missed), BENCH_MOAT_FLAGS
+# ("": extra flags for every moat apply). `make bench-compose-200`
 # runs it at 200 containers on 20 LANs (BENCH_TENANTS=10 BENCH_APPS=20) with
 # fewer repetitions.
 set -euo pipefail
@@ -45,6 +46,7 @@ APPS=${BENCH_APPS:-10}
 MOAT_PARALLEL_SWEEP=${BENCH_MOAT_PARALLEL:-}
 BENCH_GO=${BENCH_GO:-1}
 BENCH_STRICT=${BENCH_STRICT:-0}
+BENCH_MOAT_FLAGS=${BENCH_MOAT_FLAGS:-}
 CONTAINERS=$((TENANTS * APPS))
 NETWORKS=$((TENANTS * 2))
 # The container whose environment the change benchmark edits.
@@ -167,7 +169,9 @@ log "run $RUN, work dir $WORK"
 "$MOAT" validate "$REPO" >&2
 (cd "$(dirname "$CF")" && docker-compose -p "$RUN" -f "$CF" config -q)
 
-moat() { "$MOAT" "$@"; }
+# BENCH_MOAT_FLAGS go to every moat apply (e.g. a longer --engine-write-timeout
+# on a host so loaded that a container start takes over a minute).
+moat() { "$MOAT" "$@" $BENCH_MOAT_FLAGS; }
 compose() { docker-compose -p "$RUN" -f "$CF" "$@"; }
 
 # ---------------------------------------------------------------- helpers
@@ -305,14 +309,14 @@ done
 # Where the time of a first apply goes: each tool once more, untimed,
 # through the counting proxy (calls and their latency by endpoint).
 teardown
-counted first-moat-count "$MOAT" apply "$REPO"
+counted first-moat-count "$MOAT" apply "$REPO" $BENCH_MOAT_FLAGS
 expect_running moat
 teardown
 counted first-compose-count compose up -d
 first_compose_calls=$CALLS
 expect_running compose
 # Both stacks up for the next phases.
-"$MOAT" apply "$REPO" >"$WORK/setup.out" 2>&1 || { cat "$WORK/setup.out" >&2; die "moat apply failed"; }
+"$MOAT" apply "$REPO" $BENCH_MOAT_FLAGS >"$WORK/setup.out" 2>&1 || { cat "$WORK/setup.out" >&2; die "moat apply failed"; }
 expect_running moat
 expect_converged
 
@@ -342,7 +346,7 @@ noop_plan_calls=$(stats_total "$WORK/noop-plan-stats.err")
 noop_apply_calls=$(stats_total "$WORK/noop-apply-stats.err")
 counted noop-compose-count compose up -d
 noop_compose_calls=$CALLS
-counted noop-moat-count "$MOAT" apply "$REPO"
+counted noop-moat-count "$MOAT" apply "$REPO" $BENCH_MOAT_FLAGS
 noop_moat_proxy_calls=$CALLS
 
 # ---------------------------------------------------------------- 3. change
