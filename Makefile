@@ -10,8 +10,15 @@ FUZZTIME ?= 10s
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## Build bin/moat
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/moat
+# moat --version: the version and commit, set at build time (moat falls
+# back to the Go toolchain's build info when built without these).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+build: ## Build bin/moat (version and commit from git)
+	@echo "building bin/moat (the first build downloads and compiles the Go modules: a few minutes)"
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/moat
 
 images: ## Build the example images locally (FROM scratch, no registry)
 	bash scripts/build-images.sh

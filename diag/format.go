@@ -9,7 +9,7 @@ import (
 )
 
 // Formats are the values Write accepts, for command-line help.
-var Formats = []string{"text", "json", "github"}
+var Formats = []string{"text", "json", "github", "markdown"}
 
 // JSONVersion is the version of the "json" format. It changes only when a
 // field is removed or changes meaning; new fields keep the version.
@@ -25,6 +25,8 @@ const JSONVersion = 1
 //   - "github": GitHub Actions workflow commands, one per diagnostic
 //     (::error file=F,line=L,col=C,title=RULE::MESSAGE), which annotate the
 //     pull request's diff; a rule registered as a warning uses ::warning.
+//   - "markdown": a section for a pull-request comment (WriteMarkdown with
+//     relative links).
 func Write(w io.Writer, l List, format string) error {
 	var err error
 	switch format {
@@ -34,6 +36,8 @@ func Write(w io.Writer, l List, format string) error {
 		err = writeJSON(w, l)
 	case "github":
 		err = writeGitHub(w, l)
+	case "markdown":
+		err = WriteMarkdown(w, l, "")
 	default:
 		return fmt.Errorf("diag: unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
 	}

@@ -29,8 +29,8 @@ type exitCode struct {
 
 var exitCodes = []exitCode{
 	{exitOK, "exitOK", "all", "success; for `plan --detailed-exitcode`: success and no changes"},
-	{exitInvalid, "exitInvalid", "all", "failed: invalid config (diagnostics on stderr, nothing planned or applied), engine unreachable or not answering, refused plan (stale, mass delete), an operation of apply failed, another moat process holds the instance lock; plan, apply, state: also the config directory cannot be read; plan: also a usage error"},
-	{exitError, "exitError", "validate, apply, watch, state, rules, version", "usage error (unknown flag, wrong number of arguments, unknown output format); validate: the config directory cannot be read"},
+	{exitInvalid, "exitInvalid", "all", "failed: invalid config (diagnostics on stderr, or on stdout with plan -o json or markdown; nothing planned or applied), engine unreachable or not answering, refused plan (stale, mass delete), an operation of apply failed, another moat process holds the instance lock; plan, apply, destroy, state: also the config directory cannot be read; plan: also a usage error"},
+	{exitError, "exitError", "validate, apply, destroy, watch, state, rules, version", "usage error (unknown flag, wrong number of arguments, unknown output format); validate: the config directory cannot be read"},
 	{exitChanges, "exitChanges", "plan --detailed-exitcode", "success, and the plan has changes (plan reports usage errors as 1 so they cannot look like this)"},
 	{exitRefused, "exitRefused", "watch --once", "the newest revision is invalid or refused (trust, force push, mass delete): not applied, diagnostics on stderr; the last good revision stays in force"},
 	{exitFindings, "exitFindings", "audit", "the audit found differences from what moat would create (listed on stdout)"},

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/moat-platform/moat/apply"
@@ -82,24 +85,62 @@ services are reached only in the mode the platform granted.`,
 		SilenceErrors: true,
 	}
 	registerEngineFlags(root)
-	root.AddCommand(newValidate(), newPlan(), newApply(), newAudit(), newWatch(), newStatus(), newState(), newRules(), newVersion(), newGateway())
+	root.AddCommand(newValidate(), newPlan(), newApply(), newAudit(), newWatch(), newStatus(), newState(), newRules(), newVersion(), newGateway(), newDestroy())
+	// moat --version prints what moat version prints.
+	root.Version = versionLine()
+	root.SetVersionTemplate("{{.Version}}\n")
 	// Flag errors are usage errors: exit 2, like a bad argument.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return withCode(exitError, fmt.Errorf("%w (see moat %s --help)", err, c.Name()))
+		return withCode(exitError, fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
 	return root
 }
 
-// version is set by the linker (-X main.version=...).
-var version = "dev"
+// version and commit are set by the linker (the Makefile's LDFLAGS:
+// -X main.version=... -X main.commit=...). Without them, versionInfo falls
+// back to what the Go toolchain recorded in the binary.
+var (
+	version = ""
+	commit  = ""
+)
+
+// versionInfo returns the version, the commit and the Go version moat was
+// built with: ldflags first, then the module version and VCS revision
+// from debug.ReadBuildInfo (go install, go build in a git checkout).
+func versionInfo() (ver, rev, goVersion string) {
+	ver, rev, goVersion = version, commit, runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if ver == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			ver = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && rev == "":
+				rev = s.Value
+				if len(rev) > 12 {
+					rev = rev[:12]
+				}
+			case s.Key == "vcs.modified" && s.Value == "true" && commit == "":
+				defer func() { rev += "-dirty" }()
+			}
+		}
+	}
+	return cmp.Or(ver, "dev"), cmp.Or(rev, "unknown"), goVersion
+}
+
+// versionLine is what moat version and moat --version print.
+func versionLine() string {
+	ver, rev, gov := versionInfo()
+	return fmt.Sprintf("moat %s (commit %s, %s)", ver, rev, gov)
+}
 
 func newVersion() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, the commit and the Go version moat was built with",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			fmt.Fprintln(c.OutOrStdout(), "moat", version)
+			fmt.Fprintln(c.OutOrStdout(), versionLine())
 			return nil
 		},
 	}

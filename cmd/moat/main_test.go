@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/moat-platform/moat/engine/fake"
+	"github.com/moat-platform/moat/state"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -76,14 +79,25 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 // the docker CLI would: stop NAME | rm NAME | connect NET NAME |
 // run NAME NET (an unmanaged container) | fault OP NTH.
 func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 2 {
-		ts.Fatalf("usage: fake stop|rm|connect|run|fault ...")
+	if len(args) < 2 || (neg && args[0] != "has-volume") {
+		ts.Fatalf("usage: fake stop|rm|connect|run|fault|has-volume ...")
 	}
 	e, err := fake.Open(ts.Getenv("MOAT_FAKE_ENGINE"))
 	if err != nil {
 		ts.Fatalf("fake: %v", err)
 	}
 	switch args[0] {
+	case "has-volume": // [!] fake has-volume NAME: the volume exists (not)
+		instance, _, _ := strings.Cut(args[1], ".")
+		o, err := e.Observe(context.Background(), instance, true)
+		if err != nil {
+			ts.Fatalf("fake observe: %v", err)
+		}
+		found := slices.ContainsFunc(o.Volumes, func(v state.Volume) bool { return v.Name == args[1] })
+		if found == neg {
+			ts.Fatalf("volume %s exists: %v", args[1], found)
+		}
+		return
 	case "stop":
 		err = e.Stop(args[1])
 	case "rm":

@@ -48,6 +48,7 @@ func newPlan() *cobra.Command {
 		format   string
 		out      string
 		detailed bool
+		linkBase string
 	)
 	c := &cobra.Command{
 		Use:   "plan [DIR]",
@@ -71,7 +72,7 @@ changes, 1 error, 2 changes present.`,
 			if f.noSecrets && f.secrets != "" {
 				return withCode(exitInvalid, errors.New("--secrets and --no-secrets exclude each other"))
 			}
-			t, err := loadTarget(c, args, controller.LoadOptions{SecretsDir: f.secrets, NoSecrets: f.noSecrets})
+			t, err := loadTargetAs(c, args, controller.LoadOptions{SecretsDir: f.secrets, NoSecrets: f.noSecrets}, format, linkBase)
 			if err != nil {
 				return err
 			}
@@ -103,6 +104,7 @@ changes, 1 error, 2 changes present.`,
 	f.register(c, true)
 	c.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json or markdown (a pull-request comment)")
 	c.Flags().StringVar(&out, "out", "", "also save the plan (JSON) for moat apply --plan")
+	c.Flags().StringVar(&linkBase, "link-base", "", "-o markdown: URL prefixed to file paths in links to diagnostics (https://github.com/OWNER/REPO/blob/SHA/)")
 	c.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
 	// With --detailed-exitcode, 2 means "changes": a usage error must not
 	// look like one, so plan reports usage errors as 1, as terraform does.
@@ -115,6 +117,13 @@ changes, 1 error, 2 changes present.`,
 // loadTarget validates and compiles the config; invalid config prints its
 // diagnostics to stderr and exits 1.
 func loadTarget(c *cobra.Command, args []string, opts controller.LoadOptions) (*controller.Target, error) {
+	return loadTargetAs(c, args, opts, "text", "")
+}
+
+// loadTargetAs is loadTarget for a command with an output format: with
+// json or markdown, the diagnostics of an invalid config go to stdout in
+// that format (a pull-request comment must show them), still exit 1.
+func loadTargetAs(c *cobra.Command, args []string, opts controller.LoadOptions, format, linkBase string) (*controller.Target, error) {
 	dir, err := repoDir(args)
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
@@ -124,14 +133,28 @@ func loadTarget(c *cobra.Command, args []string, opts controller.LoadOptions) (*
 		return nil, withCode(exitInvalid, err)
 	}
 	t, err := controller.Load(fsys, opts)
-	if err := invalid(c, dir, err); err != nil {
+	var inv *controller.InvalidError
+	if errors.As(err, &inv) && format != "text" {
+		var werr error
+		if format == "markdown" {
+			werr = diag.WriteMarkdown(c.OutOrStdout(), inv.Diagnostics, linkBase)
+		} else {
+			werr = diag.Write(c.OutOrStdout(), inv.Diagnostics, format)
+		}
+		if werr != nil {
+			return nil, withCode(exitInvalid, werr)
+		}
+		return nil, withCode(exitInvalid, fmt.Errorf("%s is invalid: %s; nothing planned or applied", dir, problems(len(inv.Diagnostics))))
+	}
+	if err := invalid(c, dir, "nothing planned or applied", err); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// loadRepo validates the config without compiling it (no secrets needed).
-func loadRepo(c *cobra.Command, args []string) (*config.Repo, error) {
+// loadRepo validates the config without compiling it (no secrets needed);
+// what says what an invalid config stops ("nothing exported").
+func loadRepo(c *cobra.Command, args []string, what string) (*config.Repo, error) {
 	dir, err := repoDir(args)
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
@@ -141,7 +164,7 @@ func loadRepo(c *cobra.Command, args []string) (*config.Repo, error) {
 		return nil, withCode(exitInvalid, err)
 	}
 	repo, err := controller.Validate(fsys)
-	if err := invalid(c, dir, err); err != nil {
+	if err := invalid(c, dir, what, err); err != nil {
 		return nil, err
 	}
 	return repo, nil
@@ -149,16 +172,25 @@ func loadRepo(c *cobra.Command, args []string) (*config.Repo, error) {
 
 // invalid turns a validation failure into exit 1 with the diagnostics on
 // stderr.
-func invalid(c *cobra.Command, dir string, err error) error {
+// what says what was not done ("nothing planned or applied").
+func invalid(c *cobra.Command, dir, what string, err error) error {
 	var inv *controller.InvalidError
 	if errors.As(err, &inv) {
 		_ = diag.Write(c.ErrOrStderr(), inv.Diagnostics, "text")
-		return withCode(exitInvalid, fmt.Errorf("%s is invalid: %d problem(s); nothing planned or applied", dir, len(inv.Diagnostics)))
+		return withCode(exitInvalid, fmt.Errorf("%s is invalid: %s; %s", dir, problems(len(inv.Diagnostics)), what))
 	}
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
 	return nil
+}
+
+// problems is "1 problem" or "N problems", as validate says it.
+func problems(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
 }
 
 // observe takes the one snapshot of live state: from the engine, or from a

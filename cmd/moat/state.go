@@ -15,7 +15,7 @@ func newState() *cobra.Command {
 		Use:   "state",
 		Short: "Work with snapshots of live state",
 	}
-	var out string
+	var out, format string
 	export := &cobra.Command{
 		Use:   "export [DIR]",
 		Short: "Write one snapshot of the live state of DIR's instance as JSON",
@@ -26,7 +26,10 @@ any container attached to its LANs) and writes it as versioned JSON, for
 no secret values.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			repo, err := loadRepo(c, args)
+			if err := checkFormat(format, "json"); err != nil {
+				return err
+			}
+			repo, err := loadRepo(c, args, "nothing exported")
 			if err != nil {
 				return err
 			}
@@ -54,7 +57,10 @@ no secret values.`,
 			return nil
 		},
 	}
-	export.Flags().StringVarP(&out, "out", "o", "", "write to this file instead of stdout")
+	// -o is the output format in every command; the file is --out, as
+	// for plan.
+	export.Flags().StringVar(&out, "out", "", "write the snapshot to this file instead of stdout")
+	export.Flags().StringVarP(&format, "output", "o", "json", "output format: json (the only one; a snapshot is versioned JSON)")
 	c.AddCommand(export, newRemoveHostRules())
 	return c
 }
@@ -68,7 +74,7 @@ func newRemoveHostRules() *cobra.Command {
 		Short: "Remove every host protection rule (and moat's chains) of DIR's instance",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			repo, err := loadRepo(c, args)
+			repo, err := loadRepo(c, args, "no rule removed")
 			if err != nil {
 				return err
 			}

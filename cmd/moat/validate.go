@@ -22,7 +22,7 @@ problem with its file:line:col and rule id. Exit 0 valid, 1 invalid,
 2 usage or I/O error.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := checkFormat(format, "text", "json", "github"); err != nil {
+			if err := checkFormat(format, diag.Formats...); err != nil {
 				return err
 			}
 			dir, err := repoDir(args)
@@ -41,12 +41,14 @@ problem with its file:line:col and rule id. Exit 0 valid, 1 invalid,
 				return withCode(exitInvalid, nil)
 			}
 			if format == "text" {
-				fmt.Fprintln(c.ErrOrStderr(), "valid:", dir)
+				// Results go to stdout, whatever they are; stderr is
+				// for errors of moat itself (an unreadable directory).
+				fmt.Fprintln(c.OutOrStdout(), "valid:", dir)
 			}
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json or github (annotations)")
+	c.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json, github (annotations) or markdown (a pull-request comment)")
 	return c
 }
 
