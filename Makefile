@@ -23,10 +23,11 @@ build: ## Build bin/moat (version and commit from git)
 images: ## Build the example images locally (FROM scratch, no registry)
 	bash scripts/build-images.sh
 
-lint: ## go vet + gofmt check
+lint: ## go vet + gofmt check + go.mod tidy
 	$(GO) vet $(PKGS)
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 
 test: lint images ## Every test: lint, unit, CLI scripts, real engine (needs dockerd), short fuzz
 	MOAT_REQUIRE_DOCKER=$${MOAT_REQUIRE_DOCKER:-1} $(GO) test -race -count=1 -timeout 20m $(PKGS)
