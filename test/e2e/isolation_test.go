@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -116,6 +117,21 @@ func TestIsolationMatrix(t *testing.T) {
 	}
 	add("host", a1, short(b1)+" published", "primary:port", false, dial(primary, pubPort))
 	add("host", ab, short(b1)+" published", "primary:port", false, dial(primary, pubPort))
+	// A shared service: only through the tenant's gateway, only in the
+	// granted mode (ta: write-only); tb has no grant; nobody reaches the
+	// service's own address (it is on link networks only).
+	post := []string{"http", "POST", "http://logging:8080/logs", "matrix"}
+	get := []string{"http", "GET", "http://logging:8080/logs"}
+	add("shared service", a1, "logging via gateway", "POST (granted write)", true, post)
+	add("shared service", a1, "logging via gateway", "GET (read: not granted)", false, get)
+	add("shared service", ab, "logging via gateway", "POST (granted write)", true, post)
+	add("shared service", b1, "logging", "POST by name (no grant)", false, post)
+	add("shared service", bb, "logging", "dial by name (no grant)", false, dial("logging", isoPort))
+	svc := e.instance + ".shared.logging"
+	for _, sip := range containerIPs(t, svc) {
+		add("shared service", a1, "logging own address", "IP "+sip, false, dial(sip, isoPort))
+		add("shared service", b1, "logging own address", "IP "+sip, false, dial(sip, isoPort))
+	}
 	// Raw sockets: NET_RAW is dropped (control: a root container with
 	// Docker's default capabilities can open one).
 	add("raw socket", ctl, "-", "raw ICMP (control)", true, []string{"raw"})
@@ -153,6 +169,10 @@ func runMatrix(t *testing.T, rows []path) {
 			out, code := run(t, "docker", append([]string{"exec", "-e", "PROBE_TIMEOUT=1500ms", r.from, "/app"}, r.args...)...)
 			r.out = strings.TrimSpace(out)
 			r.got = code == 0
+			if r.args[0] == "http" { // allowed: a 2xx answer (a 403 is a refusal)
+				m := regexp.MustCompile(`HTTP \S+ \S+: (\d)\d\d`).FindStringSubmatch(out)
+				r.got = code == 0 && m != nil && m[1] == "2"
+			}
 			if r.args[0] == "read" { // ip_forward: "allowed" means forwarding on
 				r.got = code == 0 && lastLine(out) == "1"
 			}
@@ -226,6 +246,8 @@ runtime: {stopTimeout: 1}
 name: ta
 block: 10.%[1]s.0.0/22
 quota: {cpus: 2, memory: 1GiB, pids: 512, containers: 8}
+grants:
+  logging: [write-only]
 ---
 kind: Tenant
 name: tb
@@ -234,7 +256,15 @@ quota: {cpus: 2, memory: 1GiB, pids: 512, containers: 8}
 `, o),
 		"tenants/ta/lans.yaml": fmt.Sprintf("kind: Lan\nname: one\nsubnet: 10.%[1]s.0.0/24\ninternet: true\n---\nkind: Lan\nname: two\nsubnet: 10.%[1]s.1.0/24\ninternet: false\n", o),
 		"tenants/tb/lans.yaml": fmt.Sprintf("kind: Lan\nname: one\nsubnet: 10.%[1]s.4.0/24\ninternet: true\n---\nkind: Lan\nname: two\nsubnet: 10.%[1]s.5.0/24\ninternet: false\n", o),
-		"tenants/ta/apps.yaml": probeApps("a1", "a2", "ab", ""),
+		"shared/logging.yaml": `kind: SharedService
+name: logging
+image: localhost/moat-examples/logsink:1
+port: 8080
+offers: [write-only]
+env: {LISTEN: ":8080"}
+resources: {cpus: 0.2, memory: 64MiB, pids: 64}
+`,
+		"tenants/ta/apps.yaml": strings.Replace(probeApps("a1", "a2", "ab", ""), "lans: [one]\n", "lans: [one]\nuses: [{service: logging, mode: write-only}]\n", 1),
 		"tenants/tb/apps.yaml": probeApps("b1", "b2", "bb", pubPort),
 	}
 	for rel, body := range files {
@@ -305,6 +335,16 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
+}
+
+// containerIPs lists a container's addresses on all its networks.
+func containerIPs(t *testing.T, name string) []string {
+	out := docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name)
+	ips := strings.Fields(out)
+	if len(ips) == 0 {
+		t.Fatalf("%s has no address", name)
+	}
+	return ips
 }
 
 // controlContainer starts a probe on a plain network of the test's own
