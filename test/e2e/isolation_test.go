@@ -7,12 +7,16 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/moat-platform/moat/firewall"
 )
 
 // The isolation matrix: two tenants (ta, tb), each with two LANs (one with
@@ -45,8 +49,22 @@ func TestIsolationMatrix(t *testing.T) {
 	listener, hostPort := hostListener(t)
 	defer listener.Close()
 	pubPort := freePort(t)
+	// Registered before the env, so it runs after the env's cleanup: the
+	// host firewall is back to exactly what it was (INPUT and DOCKER-USER
+	// without other moat instances' jumps, and nothing of this instance).
+	var inst string
+	before := hostFirewall(t, "")
+	t.Cleanup(func() {
+		if after := hostFirewall(t, inst); !slices.Equal(before, after) {
+			t.Errorf("the host firewall differs after cleanup:\nbefore %q\nafter  %q", before, after)
+		}
+	})
 	e := newIsolationEnv(t, primary, pubPort)
+	inst = e.instance
 	e.apply()
+	if rules := hostFirewall(t, inst); len(rules) <= len(before) {
+		t.Errorf("apply added no host rules for %s", inst)
+	}
 
 	ctr := func(tenant, app string) string { return e.instance + "." + tenant + "." + app + ".1" }
 	ip := func(tenant, app, lan string) string {
@@ -259,6 +277,7 @@ quota: {cpus: 2, memory: 1GiB, pids: 512, containers: 8}
 		"shared/logging.yaml": `kind: SharedService
 name: logging
 image: localhost/moat-examples/logsink:1
+protocol: http
 port: 8080
 offers: [write-only]
 env: {LISTEN: ":8080"}
@@ -335,6 +354,29 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
+}
+
+// hostFirewall is the part of the filter table host protection may touch:
+// INPUT and DOCKER-USER without the jumps of moat instances running in
+// parallel tests, plus every line of instance's own chains.
+func hostFirewall(t *testing.T, instance string) []string {
+	out, err := exec.Command("iptables-save", "-t", "filter").Output()
+	if err != nil {
+		t.Fatalf("iptables-save: %v", err)
+	}
+	var c firewall.Chains
+	if instance != "" {
+		c = firewall.ChainsOf(instance)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		mine := instance != "" && (strings.Contains(l, c.Input) || strings.Contains(l, c.User))
+		builtin := strings.HasPrefix(l, "-A INPUT ") || strings.HasPrefix(l, "-A DOCKER-USER ")
+		if mine || (builtin && !strings.Contains(l, "-j MOAT-")) {
+			keep = append(keep, l)
+		}
+	}
+	return keep
 }
 
 // containerIPs lists a container's addresses on all its networks.
