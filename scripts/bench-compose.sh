@@ -150,6 +150,8 @@ cleanup() {
 		kill "$PROXY_PID" 2>/dev/null
 		wait "$PROXY_PID" 2>/dev/null
 	fi
+	# moat's host protection rules of the run (iptables, not labelled).
+	[[ -d "$REPO" && -x "$MOAT" ]] && "$MOAT" state rm-host-rules "$REPO" >/dev/null
 	remove_run "$RUN"
 	local left
 	left=$(left_of "$RUN")
