@@ -69,8 +69,8 @@ bench-compose-200: build images ## The same comparison at 200 containers on 20 L
 docs: build ## Regenerate docs/RULES.md from the rule catalogue
 	./$(BIN) rules -o markdown > docs/RULES.md
 
-demo: build images ## Validate, plan and apply the example platform to the local engine
+demo: build images ## Validate, plan and apply the example platform (INSTANCE=demo POOL=10.80.0.0/12 by default)
 	bash scripts/demo.sh
 
-demo-clean: ## Remove everything the demo created (instance "demo" only)
+demo-clean: ## Remove everything the demo created (moat destroy; INSTANCE=demo by default; volumes kept)
 	bash scripts/demo.sh clean

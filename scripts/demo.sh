@@ -5,24 +5,39 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOAT=./bin/moat
-CONFIG=examples/platform
-STATE=demo-state
-INSTANCE=demo
+# make demo INSTANCE=alice POOL=10.96.0.0/12: two users of one engine each
+# get their own instance (names) and pool (subnets). POOL is a 10.x.0.0/12.
+INSTANCE=${INSTANCE:-demo}
+POOL=${POOL:-10.80.0.0/12}
+STATE=demo-state/$INSTANCE
+CONFIG=$STATE/config
+
+if [[ ! "$INSTANCE" =~ ^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$ ]]; then
+  echo "demo: INSTANCE must be a name (1-30 lowercase letters, digits, '-')" >&2; exit 2
+fi
+if [[ ! "$POOL" =~ ^10\.([0-9]+)\.0\.0/12$ ]] || (( BASH_REMATCH[1] % 16 != 0 || BASH_REMATCH[1] > 240 )); then
+  echo "demo: POOL must be a 10.x.0.0/12 with x a multiple of 16 (10.80.0.0/12, 10.96.0.0/12, ...)" >&2; exit 2
+fi
+SECOND=${BASH_REMATCH[1]}
+
+# The example platform, renamed to INSTANCE and moved into POOL: every
+# 10.80-10.95 address shifts by the same amount.
+mkdir -p "$STATE"
+rm -rf "$CONFIG"
+cp -r examples/platform "$CONFIG"
+find "$CONFIG" -name '*.yaml' -print0 | xargs -0 perl -pi -e "
+  s/^name: demo\b/name: $INSTANCE/ if \$ARGV =~ m{/platform\.yaml\$};
+  s/\b10\.(8[0-9]|9[0-5])\./'10.'.(\$1-80+$SECOND).'.'/ge;"
 
 if [[ "${1:-}" == clean ]]; then
-  ids=$(docker ps -aq --filter label=org.moat.managed-by=moat --filter label=org.moat.instance=$INSTANCE)
-  [[ -n "$ids" ]] && docker rm -f $ids >/dev/null
-  nets=$(docker network ls -q --filter label=org.moat.managed-by=moat --filter label=org.moat.instance=$INSTANCE)
-  [[ -n "$nets" ]] && docker network rm $nets >/dev/null
-  $MOAT state rm-host-rules "$CONFIG" || true
-  echo "removed the demo's containers and networks (volumes kept: docker volume ls --filter label=org.moat.instance=$INSTANCE)"
+  $MOAT destroy --instance "$INSTANCE" --allow-mass-delete
+  echo "volumes kept: docker volume ls --filter label=org.moat.instance=$INSTANCE (moat destroy --instance $INSTANCE --allow-mass-delete --allow-volume-delete removes them)"
   exit 0
 fi
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 # The secret store lives outside the repo: moat writes its digest key there.
-mkdir -p "$STATE"
 cp -r examples/platform-secrets/. "$STATE/secrets/" 2>/dev/null || { mkdir -p "$STATE/secrets"; cp -r examples/platform-secrets/. "$STATE/secrets/"; }
 
 step "moat validate $CONFIG"
@@ -65,6 +80,11 @@ echo "--- acme's gateways logged the denials:"
 docker logs "$INSTANCE.acme.masterdata-api.gateway" 2>&1 | grep '"denied"' | tail -n 1
 docker logs "$INSTANCE.acme.logging.gateway" 2>&1 | grep '"denied"' | tail -n 1
 
-echo
-echo "Done. Try: docker stop <one of them>; $MOAT plan $CONFIG --secrets $STATE/secrets"
-echo "Clean up with: make demo-clean"
+step "summary"
+echo "instance $INSTANCE, pool $POOL (config: $CONFIG, generated from examples/platform)"
+echo "  containers: $(docker ps -q --filter label=org.moat.instance=$INSTANCE | wc -l) running"
+echo "  LANs:       $(docker network ls -q --filter label=org.moat.instance=$INSTANCE | wc -l) networks"
+echo "  volumes:    $(docker volume ls -q --filter label=org.moat.instance=$INSTANCE | wc -l)"
+echo "  the second plan was empty: moat converged in one apply"
+echo "Try: docker stop $INSTANCE.acme.api.1; $MOAT plan $CONFIG --secrets $STATE/secrets"
+echo "Clean up with: make demo-clean INSTANCE=$INSTANCE (volumes kept unless asked)"
