@@ -349,14 +349,21 @@ func (c *compiler) volumeSpecs() []state.VolumeSpec {
 			c.volumes[t] = map[string]bool{}
 		}
 		c.volumes[t][v.Name] = true
+		name := VolumeName(c.instance, t, v.Name)
+		init, ok := c.volumeInit(t, name)
+		if !ok {
+			c.errorf("volume %s/%s: tenant %s has no valid user", t, v.Name, t)
+			continue
+		}
 		out = append(out, state.VolumeSpec{
-			Name: VolumeName(c.instance, t, v.Name),
+			Name: name,
 			Labels: map[string]string{
 				state.LabelManagedBy: state.ManagedBy,
 				state.LabelInstance:  c.instance,
 				state.LabelTenant:    t,
 				state.LabelKind:      state.KindVolume,
 			},
+			Init: init,
 		})
 	}
 	for name := range c.shared {

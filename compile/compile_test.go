@@ -215,7 +215,8 @@ func TestPortsBindToThePublishAddress(t *testing.T) {
 
 func TestUserAndReplicas(t *testing.T) {
 	repo := smallRepo()
-	repo.Apps[0].User = "1000:1000"
+	repo.Tenants[0].User = "1000:1000" // acme's, explicit
+	repo.Apps[0].User = "01000:1000"   // the same ids: allowed
 	repo.Apps[0].Replicas = 3
 	d := mustCompile(t, repo, testOptions())
 	var names []string
@@ -260,7 +261,11 @@ func TestErrors(t *testing.T) {
 		{"dotted name", func(r *config.Repo, _ *Options) { r.Apps[0].Name = "a.b" },
 			[]string{"not a DNS label"}},
 		{"root user", func(r *config.Repo, _ *Options) { r.Apps[0].User = "0:0" },
-			[]string{"app acme/api", "root"}},
+			[]string{"app acme/api", `user "0:0" is not tenant acme's`}},
+		{"root tenant user", func(r *config.Repo, _ *Options) { r.Tenants[0].User = "0:1000" },
+			[]string{"app acme/api", "tenant acme has no valid non-root user"}},
+		{"another tenant's user", func(r *config.Repo, _ *Options) { r.Apps[0].User = config.DefaultTenantUser("globex") },
+			[]string{"app acme/api", "is not tenant acme's"}},
 		{"root runtime user", func(r *config.Repo, _ *Options) { r.Platform.Runtime.User = "root" },
 			[]string{"runtime user", "root"}},
 		{"no limits", func(r *config.Repo, _ *Options) { r.Apps[0].Resources.Pids = 0 },

@@ -198,7 +198,9 @@ func (c *compiler) appContainers() []state.ContainerSpec {
 // appTemplate builds the parts of an app's spec that all replicas share;
 // each replica gets a deep copy (cloneSpec).
 func (c *compiler) appTemplate(t string, a *config.App, what string) (state.ContainerSpec, bool) {
-	s, ok := c.base("", a.Image, a.Command, a.User, a.Resources, what)
+	user, uok := c.appUser(t, a, what)
+	s, ok := c.base("", a.Image, a.Command, user, a.Resources, what)
+	ok = ok && uok
 
 	for k, v := range a.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {

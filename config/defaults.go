@@ -1,5 +1,7 @@
 package config
 
+import "strconv"
+
 // Defaults, applied by Decode after decoding. They live here, in one
 // place, so the documentation (docs/CONFIG.md) and the compiler agree on
 // what an absent field means:
@@ -15,6 +17,8 @@ package config
 //	Platform.gateways.linkPool       the last 1/16 of network.pool (computed by compile)
 //	Platform.gateways.resources      {cpus: 0.25, memory: 32MiB, pids: 64}
 //	Platform.gateways.limits         {maxBody: 64KiB, rps: 100, burst: 200, connections: 64}
+//	Tenant.user                      DefaultTenantUser(name): uid = gid in
+//	                                 [1000000, 1001000000), from the name
 //	App.replicas                     1              when the key is absent
 //	App.ports[].protocol             tcp
 //	App.healthcheck.interval         10s
@@ -54,6 +58,9 @@ const (
 func applyDefaults(r *Repo) {
 	for _, p := range r.Platforms {
 		platformDefaults(p)
+	}
+	for _, t := range r.Tenants {
+		setString(&t.User, DefaultTenantUser(t.Name))
 	}
 	for _, s := range r.Services {
 		setString(&s.Protocol, DefaultServiceProto)
@@ -135,4 +142,28 @@ func has(d *Document, path ...string) bool {
 		}
 	}
 	return true
+}
+
+// Tenant ids derived from names lie in [TenantIDBase, TenantIDBase+TenantIDSpan):
+// above every host account and Docker's usual ranges, below 2^31 (some
+// tools misread larger ids).
+const (
+	TenantIDBase = 1_000_000
+	TenantIDSpan = 1_000_000_000
+)
+
+// DefaultTenantUser is the "uid:gid" of a tenant whose registry entry sets
+// no user: uid = gid = TenantIDBase + FNV-1a(name) mod TenantIDSpan. It
+// depends on the name alone, so it is the same on every run and host
+// without any state to keep (the id owns the tenant's volume data, so it
+// must never move). Two names can map to one id; policy refuses that
+// (hardening.tenant-user) and the platform then sets user explicitly.
+func DefaultTenantUser(name string) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	id := TenantIDBase + h%TenantIDSpan
+	return strconv.FormatUint(uint64(id), 10) + ":" + strconv.FormatUint(uint64(id), 10)
 }

@@ -122,8 +122,12 @@ type Runtime struct {
 // Tenant is the platform's registry entry for one tenant
 // (platform-owned: a tenant can never grant itself anything).
 type Tenant struct {
-	Meta   `yaml:",inline"`
-	Block  string              `yaml:"block"` // CIDR the tenant's LANs live inside
+	Meta  `yaml:",inline"`
+	Block string `yaml:"block"` // CIDR the tenant's LANs live inside
+	// User is the "uid:gid" every app of the tenant runs as, and that owns
+	// its volumes and secrets; distinct per tenant. Default: derived from
+	// the name (DefaultTenantUser).
+	User   string              `yaml:"user"`
 	Quota  Quota               `yaml:"quota"`
 	Grants map[string][]string `yaml:"grants"` // shared service or volume -> modes
 	// GatewayLimits override the platform's gateways.limits for this

@@ -40,6 +40,7 @@ func Check(repo *config.Repo) diag.List {
 	c.links()
 	c.access()
 	c.capabilities()
+	c.users()
 	c.memoryFloor()
 	c.engineLimits()
 	c.quotas()

@@ -65,7 +65,7 @@ func TestSchemaRulesRegistered(t *testing.T) {
 func TestKindsCovered(t *testing.T) {
 	want := map[string][]string{
 		"Platform":      {"gateways", "kind", "name", "network", "policy", "runtime"},
-		"Tenant":        {"block", "gatewayLimits", "grants", "kind", "name", "quota"},
+		"Tenant":        {"block", "gatewayLimits", "grants", "kind", "name", "quota", "user"},
 		"SharedService": {"command", "egress", "env", "image", "kind", "name", "offers", "port", "protocol", "resources"},
 		"SharedVolume":  {"kind", "name", "offers"},
 		"Lan":           {"internet", "kind", "name", "subnet", "tenant"},

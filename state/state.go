@@ -89,6 +89,11 @@ type NetworkSpec struct {
 type VolumeSpec struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels"`
+	// Init, when set, is a one-shot container the engine runs after
+	// creating (or finding) the volume, with the volume mounted: it gives a
+	// tenant volume to the tenant's uid. The engine adds a random suffix to
+	// its name and removes it when it has exited.
+	Init *ContainerSpec `json:"init,omitempty"`
 }
 
 // ContainerSpec is the full create spec of one container. Everything that

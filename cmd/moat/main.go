@@ -89,6 +89,9 @@ services are reached only in the mode the platform granted.`,
 	// moat --version prints what moat version prints.
 	root.Version = versionLine()
 	root.SetVersionTemplate("{{.Version}}\n")
+
+	// Internal: run by the engine inside moat's own image, not by hand.
+	root.AddCommand(newVolumeInit())
 	// Flag errors are usage errors: exit 2, like a bad argument.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitError, fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))

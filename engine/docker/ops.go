@@ -194,12 +194,22 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 
 // CreateVolume ensures a named volume. Docker itself returns the existing
 // volume for a known name, so this is idempotent without an inspect.
+//
+// A volume with an Init step (a tenant volume) then has it run, every time:
+// it is idempotent, and it is what gives the volume to the tenant's uid,
+// also when that uid changed since the volume was made. Without it the
+// volume would stay root-owned and the tenant's apps could not write it.
 func (e *Engine) CreateVolume(ctx context.Context, spec state.VolumeSpec) error {
 	_, err := call(e, ctx, "create volume "+spec.Name, write, func(ctx context.Context) (volume.Volume, error) {
 		return e.cli.VolumeCreate(ctx, volume.CreateOptions{Name: spec.Name, Labels: spec.Labels})
 	})
 	if err != nil {
 		return wrap(err, "create volume %s", spec.Name)
+	}
+	if spec.Init != nil {
+		if err := e.runOnce(ctx, *spec.Init); err != nil {
+			return fmt.Errorf("create volume %s: init: %w", spec.Name, err)
+		}
 	}
 	return nil
 }
@@ -397,7 +407,15 @@ func containerConfig(spec state.ContainerSpec) (*container.Config, *container.Ho
 		default:
 			return nil, nil, nil, fmt.Errorf("mount %s: unsupported type %q (want volume or bind)", m.Target, m.Type)
 		}
-		hc.Mounts = append(hc.Mounts, mount.Mount{Type: typ, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		mt := mount.Mount{Type: typ, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+		if typ == mount.TypeVolume {
+			// Never seed a volume from the image: Docker would copy the
+			// image's files and the ownership of its directory over the
+			// owner the volume's init step set. A moat volume holds only
+			// what its tenant (or the platform) wrote.
+			mt.VolumeOptions = &mount.VolumeOptions{NoCopy: true}
+		}
+		hc.Mounts = append(hc.Mounts, mt)
 	}
 	if len(spec.Ports) > 0 {
 		cfg.ExposedPorts = nat.PortSet{}
