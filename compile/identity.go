@@ -44,8 +44,8 @@ func parseUser(s string) (uid, gid uint64, user string, ok bool) {
 	if !found {
 		return 0, 0, "", false
 	}
-	u, err1 := strconv.ParseUint(us, 10, 32)
-	g, err2 := strconv.ParseUint(gs, 10, 32)
+	u, err1 := strconv.ParseUint(us, 10, 31)
+	g, err2 := strconv.ParseUint(gs, 10, 31)
 	if err1 != nil || err2 != nil {
 		return 0, 0, "", false
 	}

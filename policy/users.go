@@ -85,14 +85,15 @@ func (c *checker) users() {
 }
 
 // splitUser parses a numeric "uid:gid" into canonical decimal strings
-// ("007" and "7" are one id to the kernel).
+// ("007" and "7" are one id to the kernel); ids over 2^31-1 are the
+// schema's to report (hardening.user), not a second finding here.
 func splitUser(s string) (uid, gid string, ok bool) {
 	u, g, found := strings.Cut(s, ":")
 	if !found {
 		return "", "", false
 	}
-	un, err1 := strconv.ParseUint(u, 10, 32)
-	gn, err2 := strconv.ParseUint(g, 10, 32)
+	un, err1 := strconv.ParseUint(u, 10, 31)
+	gn, err2 := strconv.ParseUint(g, 10, 31)
 	if err1 != nil || err2 != nil {
 		return "", "", false
 	}
