@@ -281,7 +281,7 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		return Connected, eng.Connect(ctx, op.Network, liveRef(op), op.Aliases)
 	case reconcile.VerbDisconnect:
 		return Disconnected, eng.Disconnect(ctx, op.Network, liveRef(op))
-	case reconcile.VerbReport:
+	case reconcile.VerbReport, reconcile.VerbKeepVolume:
 		return Reported, nil
 	}
 	return Failed, fmt.Errorf("%s: unknown verb %q", op.ID, op.Verb)

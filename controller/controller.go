@@ -106,16 +106,17 @@ type PlanOptions struct {
 func Plan(t *Target, observed *state.Observed, opts PlanOptions) (*reconcile.Plan, error) {
 	return reconcile.Compute(t.Desired, observed, reconcile.Options{
 		EvictUnmanaged: opts.EvictUnmanaged,
-		PruneVolumes:   NeedVolumes(t.Repo),
+		PruneVolumes:   t.Repo.Platform != nil && t.Repo.Platform.Runtime.PruneVolumes,
 		Revision:       t.Revision,
 		UnknownSecrets: t.NoSecrets,
 	})
 }
 
-// NeedVolumes says whether the snapshot must list volumes (only to prune).
-func NeedVolumes(repo *config.Repo) bool {
-	return repo.Platform != nil && repo.Platform.Runtime.PruneVolumes
-}
+// NeedVolumes says whether the snapshot must list volumes. Always: a plan
+// lists every volume the config no longer has, kept or removed, so that a
+// tenant removal or a renamed volume never strands or loses data without
+// saying so. This costs one label-filtered list per plan (docs/DESIGN.md).
+func NeedVolumes(*config.Repo) bool { return true }
 
 // Observe takes the one snapshot of live state: the engine's, and the host
 // firewall's part for the instance when fw is not nil. A firewall that
@@ -155,6 +156,8 @@ func Inspect(ctx context.Context, eng engine.Engine, obs *state.Observed) error 
 // ApplyOptions tune applying.
 type ApplyOptions struct {
 	AllowMassDelete bool
+	// AllowVolumeDelete lets the plan remove volumes with their data.
+	AllowVolumeDelete bool
 	Parallel        int
 	Log             *slog.Logger
 	// Grace: how long operations in flight may go on after ctx ends
@@ -171,7 +174,7 @@ func Apply(ctx context.Context, eng engine.Engine, p *reconcile.Plan, observed *
 	if p.SecretsUnknown {
 		return nil, errNoSecrets
 	}
-	if err := reconcile.Guard(p, observed, reconcile.GuardOptions{AllowMassDelete: opts.AllowMassDelete}); err != nil {
+	if err := reconcile.Guard(p, observed, reconcile.GuardOptions{AllowMassDelete: opts.AllowMassDelete, AllowVolumeDelete: opts.AllowVolumeDelete}); err != nil {
 		return nil, err
 	}
 	if apply.NeedsFirewall(p) {

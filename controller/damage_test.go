@@ -111,3 +111,61 @@ func TestPausedIsUnpaused(t *testing.T) {
 		t.Fatalf("after one apply:\n%s", p)
 	}
 }
+
+// TestVolumeRenameNeedsItsOwnFlag: a one-letter rename of a volume in
+// config never removes the old one silently. Without runtime.pruneVolumes
+// the plan says it is kept; with it, the plan says it is removed and the
+// apply is refused unless --allow-volume-delete is given to that apply.
+func TestVolumeRenameNeedsItsOwnFlag(t *testing.T) {
+	for _, prune := range []bool{false, true} {
+		cfg := loadDir(t, "../examples/platform")
+		secrets := t.TempDir()
+		if err := os.CopyFS(secrets, os.DirFS("../examples/platform-secrets")); err != nil {
+			t.Fatal(err)
+		}
+		if prune {
+			p := cfg["platform.yaml"]
+			p.Data = []byte(strings.Replace(string(p.Data), "  stopTimeout: 2", "  stopTimeout: 2\n  pruneVolumes: true", 1))
+		}
+		eng := fake.New()
+		ctx := context.Background()
+		_, obs, p := plan(t, eng, cfg, secrets)
+		if _, err := controller.Apply(ctx, eng, p, obs, controller.ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		v := cfg["tenants/acme/volumes.yaml"]
+		v.Data = []byte(strings.Replace(string(v.Data), "name: cache", "name: cachf", 1))
+		a := cfg["tenants/acme/api.yaml"]
+		a.Data = []byte(strings.Replace(string(a.Data), "{volume: cache,", "{volume: cachf,", 1))
+		_, obs, p = plan(t, eng, cfg, secrets)
+		text := p.String()
+		if !strings.Contains(text, "+   volume/demo.acme.cachf create") {
+			t.Errorf("prune %v: the new volume is not created:\n%s", prune, text)
+		}
+		if !prune {
+			if !strings.Contains(text, "!   volume/demo.acme.cache kept") {
+				t.Errorf("the old volume is not listed as kept:\n%s", text)
+			}
+			if _, err := controller.Apply(ctx, eng, p, obs, controller.ApplyOptions{}); err != nil || !eng.HasVolume("demo.acme.cache") {
+				t.Fatalf("apply: %v; old volume still there: %v", err, eng.HasVolume("demo.acme.cache"))
+			}
+			continue
+		}
+		if !strings.Contains(text, "-   volume/demo.acme.cache remove") {
+			t.Fatalf("the old volume's removal is not shown:\n%s", text)
+		}
+		_, err := controller.Apply(ctx, eng, p, obs, controller.ApplyOptions{AllowMassDelete: true})
+		if err == nil || !strings.Contains(err.Error(), "--allow-volume-delete") || !strings.Contains(err.Error(), "demo.acme.cache") {
+			t.Fatalf("removal without --allow-volume-delete: %v", err)
+		}
+		if !eng.HasVolume("demo.acme.cache") {
+			t.Fatal("the volume was removed although the apply was refused")
+		}
+		if _, err := controller.Apply(ctx, eng, p, obs, controller.ApplyOptions{AllowVolumeDelete: true}); err != nil {
+			t.Fatal(err)
+		}
+		if eng.HasVolume("demo.acme.cache") || !eng.HasVolume("demo.acme.cachf") {
+			t.Fatal("with --allow-volume-delete the old volume should be gone and the new one there")
+		}
+	}
+}

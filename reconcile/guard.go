@@ -13,6 +13,12 @@ import (
 type GuardOptions struct {
 	// AllowMassDelete lets any plan through (--allow-mass-delete).
 	AllowMassDelete bool
+	// AllowVolumeDelete lets a plan remove volumes (--allow-volume-delete).
+	// runtime.pruneVolumes in the config says volumes no longer in config
+	// may go; this flag, given on the apply itself, says this apply may
+	// destroy their data: a config edit (a one-letter rename of a volume,
+	// a deleted tenant folder) alone never does.
+	AllowVolumeDelete bool
 }
 
 // guardListMax bounds how many removals the refusal lists.
@@ -25,7 +31,24 @@ const guardListMax = 20
 // container comes back. Pure, like Compute, and separate from it so that
 // a plan can still be shown in full before it is refused.
 func Guard(p *Plan, observed *state.Observed, opts GuardOptions) error {
-	if opts.AllowMassDelete || p == nil || observed == nil {
+	if p == nil {
+		return nil
+	}
+	if !opts.AllowVolumeDelete {
+		var vols []string
+		for i := range p.Operations {
+			if op := &p.Operations[i]; op.Verb == VerbRemoveVolume {
+				vols = append(vols, op.Resource.Name)
+			}
+		}
+		if len(vols) > 0 {
+			slices.Sort(vols)
+			return &GuardError{Removed: vols, msg: fmt.Sprintf(
+				"refusing to delete %d volume(s) and their data: %s; the config no longer has them (renamed or removed?) and runtime.pruneVolumes is on. If the data may go, pass --allow-volume-delete to this apply",
+				len(vols), strings.Join(vols, ", "))}
+		}
+	}
+	if opts.AllowMassDelete || observed == nil {
 		return nil
 	}
 	total := 0
@@ -76,7 +99,8 @@ func Guard(p *Plan, observed *state.Observed, opts GuardOptions) error {
 	return &GuardError{msg: b.String(), Removed: removed}
 }
 
-// GuardError is Guard's refusal; Removed lists the containers, sorted.
+// GuardError is Guard's refusal; Removed lists the containers (or the
+// volumes), sorted.
 type GuardError struct {
 	msg     string
 	Removed []string

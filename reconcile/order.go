@@ -28,7 +28,7 @@ func group(op *Operation) int {
 		}
 		return groupNetworkCreate
 	case KindVolume:
-		if op.Action == Delete {
+		if op.Action == Delete || op.Verb == VerbKeepVolume {
 			return groupVolumeRemove
 		}
 		return groupVolumeCreate
@@ -60,6 +60,7 @@ var verbRank = map[Verb]int{
 	VerbReport:        6,
 	VerbRemove:        7,
 	VerbRemoveVolume:  7,
+	VerbKeepVolume:    7,
 	VerbEnsureRules:   1,
 	VerbRemoveRules:   7,
 }

@@ -53,8 +53,10 @@ const (
 	VerbConnect       Verb = "connect-network"
 	VerbDisconnect    Verb = "disconnect-network"
 	VerbReport        Verb = "report"
-	VerbEnsureRules   Verb = "ensure-hostrules"
-	VerbRemoveRules   Verb = "remove-hostrules"
+	// VerbKeepVolume reports a volume no longer in config that is kept.
+	VerbKeepVolume  Verb = "keep-volume"
+	VerbEnsureRules Verb = "ensure-hostrules"
+	VerbRemoveRules Verb = "remove-hostrules"
 )
 
 // ResourceID names a resource: its kind and its engine name.
@@ -159,6 +161,8 @@ func (op *Operation) Detail() string {
 		return "disconnect " + op.Network
 	case VerbReport:
 		return "report"
+	case VerbKeepVolume:
+		return "kept"
 	case VerbEnsureRules:
 		if op.Action == Create {
 			return "create"

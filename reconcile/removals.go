@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/moat-platform/moat/state"
@@ -47,6 +48,46 @@ func (c *computer) foreign() {
 	}
 }
 
+// oldVolumes lists every managed volume that is no longer in the config:
+// removed with PruneVolumes (the guard then wants --allow-volume-delete),
+// else kept, and said so ("keep" report), so that a tenant removal or a
+// one-letter rename never loses or strands data silently. Without a volume
+// list, the volumes that managed containers mount are what the snapshot
+// knows.
+func (c *computer) oldVolumes() {
+	tenants := map[string]string{}
+	if c.oVol != nil {
+		for i := range c.o.Volumes {
+			v := &c.o.Volumes[i]
+			if c.dVol[v.Name] == nil && state.Managed(v.Labels, c.inst) {
+				tenants[v.Name] = v.Labels[state.LabelTenant]
+			}
+		}
+	}
+	for i := range c.o.Containers {
+		ct := &c.o.Containers[i]
+		if !state.Managed(ct.Labels, c.inst) {
+			continue
+		}
+		for _, v := range ct.Volumes {
+			if _, seen := tenants[v]; !seen && c.dVol[v] == nil && (c.oVol == nil || c.oVol[v] != nil && state.Managed(c.oVol[v].Labels, c.inst)) {
+				tenants[v] = ct.Labels[state.LabelTenant]
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(tenants)) {
+		res := ResourceID{KindVolume, name}
+		if c.opts.PruneVolumes && c.oVol != nil {
+			c.add(Operation{Resource: res, Action: Delete, Verb: VerbRemoveVolume,
+				Cause: causeGone, Tenant: tenants[name], DependsOn: slices.Clone(c.gone)})
+			continue
+		}
+		c.add(Operation{Resource: res, Action: Report, Verb: VerbKeepVolume,
+			Cause:  "no longer in config; kept with its data (removing it needs runtime.pruneVolumes and --allow-volume-delete)",
+			Tenant: tenants[name]})
+	}
+}
+
 // removals emits removals of managed containers and volumes that are no
 // longer desired, and wires every network removal after the ops that
 // detach containers from it.
@@ -65,16 +106,7 @@ func (c *computer) removals() {
 			}
 		}
 	}
-	if c.opts.PruneVolumes && c.oVol != nil {
-		for i := range c.o.Volumes {
-			v := &c.o.Volumes[i]
-			if c.dVol[v.Name] != nil || !state.Managed(v.Labels, c.inst) {
-				continue
-			}
-			c.add(Operation{Resource: ResourceID{KindVolume, v.Name}, Action: Delete, Verb: VerbRemoveVolume,
-				Cause: causeGone, Tenant: v.Labels[state.LabelTenant], DependsOn: slices.Clone(c.gone)})
-		}
-	}
+	c.oldVolumes()
 	for i := range c.ops {
 		op := &c.ops[i]
 		if op.Resource.Kind == KindNetwork && op.Verb == VerbRemoveNetwork {

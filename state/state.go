@@ -232,6 +232,9 @@ type Container struct {
 	// network removed by hand; the id then names no live network, and the
 	// container cannot start until the endpoint is replaced.
 	NetworkIDs map[string]string `json:"networkIDs,omitempty"`
+	// Volumes are the named volumes it mounts, sorted (the list carries
+	// them): what a plan without a volume list knows of volumes.
+	Volumes []string `json:"volumes,omitempty"`
 	// Inspect holds the security-relevant settings of the live container;
 	// nil unless the snapshot was taken with inspection (moat audit, apply
 	// --audit): the list does not carry them.

@@ -18,12 +18,13 @@ import (
 
 func newApply() *cobra.Command {
 	var (
-		f               planFlags
-		planFile        string
-		allowMassDelete bool
-		parallel        int
-		verbose         bool
-		grace           time.Duration
+		f                 planFlags
+		planFile          string
+		allowMassDelete   bool
+		allowVolumeDelete bool
+		parallel          int
+		verbose           bool
+		grace             time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "apply [DIR]",
@@ -86,7 +87,7 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 			}
 			log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			results, err := controller.Apply(c.Context(), eng, p, observed, controller.ApplyOptions{
-				AllowMassDelete: allowMassDelete, Parallel: parallel, Log: log, Grace: grace, Firewall: eng.firewall,
+				AllowMassDelete: allowMassDelete, AllowVolumeDelete: allowVolumeDelete, Parallel: parallel, Log: log, Grace: grace, Firewall: eng.firewall,
 			})
 			printResults(out, results)
 			printStats(c, f.stats, eng)
@@ -98,6 +99,7 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 	}
 	f.register(c, false)
 	c.Flags().StringVar(&planFile, "plan", "", "apply this saved plan (from moat plan --out) instead of planning anew")
+	c.Flags().BoolVar(&allowVolumeDelete, "allow-volume-delete", false, "allow this apply to delete volumes (and their data) that the config no longer has (needs runtime.pruneVolumes)")
 	c.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "allow a plan that removes more than half of the managed containers or all of a tenant's")
 	c.Flags().IntVar(&parallel, "parallel", apply.DefaultParallel, "operations in flight at once")
 	c.Flags().DurationVar(&grace, "grace", apply.DefaultGrace, "after the first SIGINT/SIGTERM, how long operations in flight may finish before they are cancelled")

@@ -100,6 +100,7 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 			Labels:     labels,
 			Networks:   attached,
 			NetworkIDs: netIDs,
+			Volumes:    volumesOf(c.Mounts),
 		})
 	}
 	slices.SortFunc(obs.Containers, func(a, b state.Container) int { return strings.Compare(a.Name, b.Name) })
@@ -121,6 +122,18 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 		slices.SortFunc(obs.Volumes, func(a, b state.Volume) int { return strings.Compare(a.Name, b.Name) })
 	}
 	return obs, nil
+}
+
+// volumesOf returns the named volumes of a listed container, sorted.
+func volumesOf(mounts []container.MountPoint) []string {
+	var out []string
+	for _, m := range mounts {
+		if m.Type == mount.TypeVolume && m.Name != "" {
+			out = append(out, m.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // subnetOf returns the first configured subnet (moat sets exactly one).

@@ -291,6 +291,7 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 		obs.Containers = append(obs.Containers, state.Container{
 			ID: c.ID, Name: c.Name, Image: c.Image, State: c.State,
 			Labels: cloneMap(labels), Networks: nets, NetworkIDs: cloneMap(c.NetIDs),
+			Volumes: c.volumes(),
 		})
 	}
 	if volumes {
@@ -575,6 +576,21 @@ func (e *Engine) Disconnect(_ context.Context, network, container string) error 
 		}
 		return nil
 	})
+}
+
+// volumes are the named volumes the container mounts, sorted.
+func (c *Container) volumes() []string {
+	if c.Spec == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range c.Spec.Mounts {
+		if m.Type == "volume" {
+			out = append(out, m.Source)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func cloneMap(m map[string]string) map[string]string {
