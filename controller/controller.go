@@ -158,8 +158,8 @@ type ApplyOptions struct {
 	AllowMassDelete bool
 	// AllowVolumeDelete lets the plan remove volumes with their data.
 	AllowVolumeDelete bool
-	Parallel        int
-	Log             *slog.Logger
+	Parallel          int
+	Log               *slog.Logger
 	// Grace: how long operations in flight may go on after ctx ends
 	// (apply.DefaultGrace when 0).
 	Grace time.Duration

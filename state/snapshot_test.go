@@ -267,7 +267,7 @@ func TestObservedCarriesNoSecrets(t *testing.T) {
 	allowed := map[string][]string{
 		"Observed":  {"Networks", "Containers", "Volumes", "HostFirewall"},
 		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "ICC", "Labels"},
-		"Container": {"ID", "Name", "Image", "State", "Labels", "Networks", "NetworkIDs", "Inspect"},
+		"Container": {"ID", "Name", "Image", "State", "Labels", "Networks", "NetworkIDs", "Volumes", "Inspect"},
 		"Volume":    {"Name", "Labels"},
 	}
 	for _, v := range []any{Observed{}, Network{}, Container{}, Volume{}} {
