@@ -44,7 +44,7 @@ func Guard(p *Plan, observed *state.Observed, opts GuardOptions) error {
 		if len(vols) > 0 {
 			slices.Sort(vols)
 			return &GuardError{Removed: vols, msg: fmt.Sprintf(
-				"refusing to delete %d volume(s) and their data: %s; the config no longer has them (renamed or removed?) and runtime.pruneVolumes is on. If the data may go, pass --allow-volume-delete to this apply",
+				"refusing to delete %d volume(s) and their data: %s (no longer in the config: renamed or removed?). If the data may go, pass --allow-volume-delete to this command",
 				len(vols), strings.Join(vols, ", "))}
 		}
 	}

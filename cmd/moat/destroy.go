@@ -84,7 +84,7 @@ are kept unless --allow-volume-delete is given too.`,
 			}
 			log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			results, err := controller.Apply(c.Context(), eng, p, observed, controller.ApplyOptions{
-				AllowMassDelete: allowMassDelete, Parallel: parallel, Log: log, Firewall: eng.firewall,
+				AllowMassDelete: allowMassDelete, AllowVolumeDelete: allowVolumeDelete, Parallel: parallel, Log: log, Firewall: eng.firewall,
 			})
 			if results != nil {
 				printResults(out, results)
