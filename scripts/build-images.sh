@@ -81,7 +81,6 @@ for app in "${apps[@]}"; do
 	ctx="$workdir/$app"
 	mkdir -p "$ctx"
 
-	log "compiling $app ($goos/$goarch)"
 	(cd "$root" && CGO_ENABLED=0 GOOS="$goos" GOARCH="$goarch" \
 		go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$ctx/$app" "$pkg") ||
 		die "go build of $app failed"
@@ -90,23 +89,35 @@ for app in "${apps[@]}"; do
 	old_id="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
 	old_sha="$(docker image inspect --format "{{ index .Config.Labels \"$SHA_LABEL\" }}" "$image" 2>/dev/null || true)"
 	if [[ "${FORCE:-0}" != 1 && -n "$old_id" && "$old_sha" == "$sha" ]]; then
-		log "$image is up to date (binary sha256 $sha), skipping"
+		log "$image is up to date"
 		skipped=$((skipped + 1))
 		continue
 	fi
 
 	cp "$dockerfile" "$ctx/Dockerfile"
-	log "building $image (binary sha256 $sha)"
 	labels=(--label "org.moat.example=true" --label "org.moat.example.app=$app")
 	if [[ "$app" == moat ]]; then
 		labels=(--label "org.moat.image=moat")
 	fi
-	docker build \
+	# Build to a tag of this run only, then move the real tag onto it: two
+	# concurrent builds of one image each end with a tagged image, and the
+	# loser's is removed with its private tag instead of left dangling.
+	# The builder's output (step by step, and the legacy builder's
+	# deprecation notice) goes to a log shown only on failure.
+	private="$image-build-$$-$RANDOM"
+	if ! docker build -q \
 		--build-arg "BIN=$app" \
 		"${labels[@]}" \
 		--label "$SHA_LABEL=$sha" \
-		--tag "$image" \
-		"$ctx" || die "docker build of $image failed"
+		--tag "$private" \
+		"$ctx" >"$workdir/$app.log" 2>&1; then
+		cat "$workdir/$app.log" >&2
+		docker image rm "$private" >/dev/null 2>&1 || true
+		die "docker build of $image failed"
+	fi
+	docker tag "$private" "$image" || die "docker tag $private $image failed"
+	docker image rm "$private" >/dev/null 2>&1 || true
+	log "built $image"
 	built=$((built + 1))
 
 	# The previous image of this tag is now dangling: remove it if nothing
