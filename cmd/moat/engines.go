@@ -25,6 +25,9 @@ type engineHandle struct {
 	firewall engine.Firewall
 	stats    func() (total int, calls map[string]int)
 	key      string // names the engine for the instance lock
+	// id, when set, gives the engine's own id, which names it better than
+	// the address (one engine, several sockets); one call, only to lock.
+	id func(context.Context) (string, error)
 }
 
 // HostFirewall is the firewall for host protection (the watcher asks).
@@ -82,13 +85,19 @@ func openEngine(instance string, stderr io.Writer) (*engineHandle, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engineHandle{Engine: d, firewall: hostfw.New(), stats: d.Stats, key: lock.Key(d.Host())}, nil
+	return &engineHandle{Engine: d, firewall: hostfw.New(), stats: d.Stats, key: lock.Key(d.Host()), id: d.EngineID}, nil
 }
 
 // lockInstance takes the instance lock (see package lock): two moat
 // processes never reconcile the same instance on the same engine at once.
 func lockInstance(h *engineHandle, instance, what string) (*lock.Lock, error) {
-	return lock.Acquire(lock.Dir(), h.key, instance, what)
+	key := h.key
+	if h.id != nil {
+		if id, err := h.id(context.Background()); err == nil {
+			key = "docker-id:" + id
+		}
+	}
+	return lock.Acquire(lock.Dir(), key, instance, what)
 }
 
 // printStats writes the API call count, one line per endpoint.

@@ -120,3 +120,19 @@ func relevant(m events.Message, instance string) (engine.Event, bool) {
 	}
 	return ev, false
 }
+
+// EngineID is the daemon's own id (GET /info), the same whatever socket or
+// address reaches it: the instance lock is keyed on it, so that going
+// through another path to the same engine cannot get around the lock.
+func (e *Engine) EngineID(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, heartbeatTimeout+5*time.Second)
+	defer cancel()
+	info, err := e.cli.Info(ctx)
+	if err != nil {
+		return "", wrap(err, "engine info")
+	}
+	if info.ID == "" {
+		return "", fmt.Errorf("engine info: the engine has no id")
+	}
+	return info.ID, nil
+}
