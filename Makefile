@@ -5,7 +5,7 @@ BIN   := bin/moat
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: help build test test-unit lint images demo demo-clean bench bench-compose bench-compose-200 bench-gateway fuzz docs tidy isolation
+.PHONY: help build test test-unit lint image images demo demo-clean bench bench-compose bench-compose-200 bench-gateway fuzz docs tidy isolation
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
