@@ -23,6 +23,10 @@ build: ## Build bin/moat (version and commit from git)
 images: ## Build the example images locally (FROM scratch, no registry)
 	bash scripts/build-images.sh
 
+.PHONY: image
+image: ## Build moat's own image localhost/moat/moat:1 (FROM scratch, non-root): watch and gateways
+	bash scripts/build-images.sh moat
+
 lint: ## go vet + gofmt check + go.mod tidy
 	$(GO) vet $(PKGS)
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
