@@ -283,6 +283,15 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		return Disconnected, eng.Disconnect(ctx, op.Network, liveRef(op))
 	case reconcile.VerbReport, reconcile.VerbKeepVolume:
 		return Reported, nil
+	case reconcile.VerbConnectPeer, reconcile.VerbForgetPeer:
+		pe, ok := eng.(engine.Peers)
+		if !ok {
+			return Failed, fmt.Errorf("%s: the engine drives no Weave router", op.ID)
+		}
+		if op.Verb == reconcile.VerbConnectPeer {
+			return Connected, pe.ConnectPeer(ctx, name)
+		}
+		return Deleted, pe.ForgetPeer(ctx, name)
 	}
 	return Failed, fmt.Errorf("%s: unknown verb %q", op.ID, op.Verb)
 }

@@ -137,6 +137,7 @@ func Compile(repo *config.Repo, opts Options) (*state.Desired, error) {
 	d := &state.Desired{Instance: c.instance}
 	c.indexTenants()
 	d.Networks = c.networks()
+	d.Weave = c.weave()
 	d.Volumes = c.volumeSpecs()
 	apps := c.appContainers()
 	links, gws, svcNets := c.gateways()
@@ -283,6 +284,12 @@ func (c *compiler) networks() []state.NetworkSpec {
 				"com.docker.network.bridge.enable_icc": "true",
 				state.OptionBridgeName:                 firewall.BridgeName(name),
 			}
+		case DriverWeave:
+			// The router's plugin is the network and the IPAM driver: it
+			// claims the subnet in the mesh's allocation ring, so no other
+			// peer hands out its addresses.
+			n.Driver = c.rt.weavePlugin
+			n.IPAMDriver = c.rt.weavePlugin
 		case DriverOverlay:
 			// Standalone containers (not Swarm services) must be able to join.
 			n.Attachable = true

@@ -158,18 +158,22 @@ func TestNetworks(t *testing.T) {
 		driver    string
 		encrypted bool
 		internet  bool
+		weave     *config.WeaveNetwork
 		want      state.NetworkSpec
 	}{
-		{"bridge", "bridge", false, false, state.NetworkSpec{Driver: "bridge", Internal: true,
+		{"bridge", "bridge", false, false, nil, state.NetworkSpec{Driver: "bridge", Internal: true,
 			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true", state.OptionBridgeName: "moat-e9fb3bf2e3"}}},
-		{"bridge with internet", "bridge", false, true, state.NetworkSpec{Driver: "bridge",
+		{"bridge with internet", "bridge", false, true, nil, state.NetworkSpec{Driver: "bridge",
 			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true", state.OptionBridgeName: "moat-e9fb3bf2e3"}}},
-		{"default driver", "", false, false, state.NetworkSpec{Driver: "bridge", Internal: true,
+		{"default driver", "", false, false, nil, state.NetworkSpec{Driver: "bridge", Internal: true,
 			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true", state.OptionBridgeName: "moat-e9fb3bf2e3"}}},
-		{"overlay", "overlay", false, false, state.NetworkSpec{Driver: "overlay", Internal: true, Attachable: true}},
-		{"overlay encrypted", "overlay", true, false, state.NetworkSpec{Driver: "overlay", Internal: true, Attachable: true,
+		{"overlay", "overlay", false, false, nil, state.NetworkSpec{Driver: "overlay", Internal: true, Attachable: true}},
+		{"overlay encrypted", "overlay", true, false, nil, state.NetworkSpec{Driver: "overlay", Internal: true, Attachable: true,
 			Options: map[string]string{"encrypted": "true"}}},
-		{"weave", "weave", false, false, state.NetworkSpec{Driver: "weave", Internal: true}},
+		{"weave", "weave", false, false, &config.WeaveNetwork{API: "127.0.0.1:6784"},
+			state.NetworkSpec{Driver: "weavemesh", IPAMDriver: "weavemesh", Internal: true}},
+		{"weave renamed plugin", "weave", false, false, &config.WeaveNetwork{API: "127.0.0.1:6784", Plugin: "moatweavemesh"},
+			state.NetworkSpec{Driver: "moatweavemesh", IPAMDriver: "moatweavemesh", Internal: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,6 +184,7 @@ func TestNetworks(t *testing.T) {
 			}
 			repo.Platform.Network.Driver = tt.driver
 			repo.Platform.Network.Encrypted = tt.encrypted
+			repo.Platform.Network.Weave = tt.weave
 			d := mustCompile(t, repo, Options{})
 			want := tt.want
 			want.Name, want.Subnet, want.Gateway = "p.acme.backend", "10.80.1.0/24", "10.80.1.1"

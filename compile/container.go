@@ -15,10 +15,10 @@ import (
 	"github.com/moat-platform/moat/state"
 )
 
-// Values of Platform.Network.Driver, and the engine driver names they map
-// to. Weave maps to "weave", the Weave Net plugin's global-scope driver:
-// the reason to pick Weave over bridge is LANs that span hosts, which the
-// local-scope "weavemesh" driver does not give.
+// Values of Platform.Network.Driver. Weave LANs use the router's
+// local-scope plugin ("weavemesh" unless network.weave.plugin renames it)
+// as network and IPAM driver: its global-scope "weave" driver needs swarm
+// mode, and the local-scope one still spans hosts through the mesh.
 const (
 	DriverBridge  = "bridge"
 	DriverOverlay = "overlay"
@@ -49,6 +49,7 @@ const (
 // runtime is the platform's settings, resolved once per Compile.
 type runtime struct {
 	driver       string
+	weavePlugin  string // Docker driver of Weave LANs
 	user         string
 	stopTimeout  int
 	retries      int
@@ -71,7 +72,12 @@ func runtimeOf(p *config.Platform) (runtime, error) {
 		publishPorts: p.Policy.PublishPorts,
 	}
 	switch r.driver {
-	case DriverBridge, DriverOverlay, DriverWeave:
+	case DriverBridge, DriverOverlay:
+	case DriverWeave:
+		if p.Network.Weave == nil {
+			return r, fmt.Errorf("driver weave without network.weave")
+		}
+		r.weavePlugin = cmp.Or(p.Network.Weave.Plugin, config.DefaultWeavePlugin)
 	default:
 		return r, fmt.Errorf("unknown network driver %q", r.driver)
 	}

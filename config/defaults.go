@@ -8,6 +8,8 @@ import "strconv"
 //
 //	Platform.network.driver          bridge
 //	Platform.network.hostProtection  true           when the key is absent
+//	Platform.network.weave.plugin    weavemesh
+//	Platform.network.weave.bridge    weave
 //	Platform.policy.publishAddress   127.0.0.1
 //	Platform.runtime.stopTimeout     10 (seconds)   when the key is absent
 //	Platform.runtime.user            65534:65534 (nobody)
@@ -33,6 +35,8 @@ import "strconv"
 // Strings default when empty: an empty user or protocol means nothing.
 const (
 	DefaultNetworkDriver  = "bridge"
+	DefaultWeavePlugin    = "weavemesh"
+	DefaultWeaveBridge    = "weave"
 	DefaultPublishAddress = "127.0.0.1"
 	DefaultStopTimeout    = 10
 	DefaultUser           = "65534:65534"
@@ -79,6 +83,10 @@ func platformDefaults(p *Platform) {
 	setString(&p.Network.Driver, DefaultNetworkDriver)
 	if !has(p.Src, "network", "hostProtection") {
 		p.Network.HostProtection = true
+	}
+	if w := p.Network.Weave; w != nil {
+		setString(&w.Plugin, DefaultWeavePlugin)
+		setString(&w.Bridge, DefaultWeaveBridge)
 	}
 	setString(&p.Policy.PublishAddress, DefaultPublishAddress)
 	rt := &p.Runtime

@@ -92,6 +92,32 @@ type PlatformNetwork struct {
 	// and published ports (firewall rules in moat's own chains; bridge
 	// driver). Default true; false turns it off.
 	HostProtection bool `yaml:"hostProtection"`
+	// Weave configures the Weave Net router when Driver is weave.
+	Weave *WeaveNetwork `yaml:"weave"`
+}
+
+// WeaveNetwork is how moat finds and checks the host's Weave Net router.
+// moat does not start the router; it creates the LANs through the
+// router's Docker plugin, reads the router's state and keeps its peers.
+type WeaveNetwork struct {
+	// API is the router's HTTP API: a loopback host:port or an absolute
+	// unix socket path (it has no authentication).
+	API string `yaml:"api"`
+	// Plugin is the Docker driver name of the router's local-scope plugin
+	// (the name of its socket in /run/docker/plugins), used as both the
+	// network and the IPAM driver. Default weavemesh.
+	Plugin string `yaml:"plugin"`
+	// Bridge is the router's bridge on this host (its addresses are what
+	// `weave expose` added). Default weave.
+	Bridge string `yaml:"bridge"`
+	// Range is the router's --ipalloc-range; the pool must lie inside it.
+	Range string `yaml:"range"`
+	// PasswordFile is where the host keeps the mesh password (the router
+	// is started with it); required when Peers is not empty.
+	PasswordFile string `yaml:"passwordFile"`
+	// Peers are the addresses (host:port) the router must be connected
+	// to; any other target is forgotten.
+	Peers []string `yaml:"peers"`
 }
 
 // Policy is what the platform allows tenants.

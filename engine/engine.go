@@ -84,6 +84,15 @@ type Firewall interface {
 	Remove(ctx context.Context, instance, network string) error
 }
 
+// Peers is implemented by an engine that also drives a Weave Net router
+// (see engine/weave): plan operations on peers go to it.
+type Peers interface {
+	// ConnectPeer makes addr (host:port) a target of the router.
+	ConnectPeer(ctx context.Context, addr string) error
+	// ForgetPeer removes addr from the router's targets.
+	ForgetPeer(ctx context.Context, addr string) error
+}
+
 // ErrUnreachable wraps failures to reach the engine at all, so that the CLI
 // can say "is the engine running?" rather than print a transport error.
 var ErrUnreachable = errors.New("container engine unreachable")

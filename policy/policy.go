@@ -34,6 +34,7 @@ func Check(repo *config.Repo) diag.List {
 	}
 	c := &checker{unread: repo.Unread}
 	c.ownership(repo)
+	c.weave()
 	c.uniqueness()
 	c.dropPartial()
 	c.addresses()

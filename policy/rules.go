@@ -106,6 +106,17 @@ var rules = []diag.Rule{
 		Summary: "replicas x pids over a tenant's apps exceed its quota",
 		Fix:     "lower replicas or pids, or ask the platform for a larger quota"},
 
+	// Weave Net (driver weave).
+	{ID: "weave.driver", Area: "weave",
+		Summary: "driver weave without network.weave, network.weave with another driver, or overlay's encrypted flag on Weave",
+		Fix:     "set driver: weave together with network.weave (api at least); Weave encrypts with passwordFile"},
+	{ID: "weave.pool-outside-range", Area: "weave",
+		Summary: "the platform pool is not inside the Weave router's allocation range (network.weave.range)",
+		Fix:     "choose a pool inside the range, or start the router with a wider --ipalloc-range and set range to it"},
+	{ID: "weave.unencrypted-peers", Area: "weave",
+		Summary: "Weave peers are listed without a password file: the mesh would run unencrypted",
+		Fix:     "set network.weave.passwordFile to the file the router's --password comes from"},
+
 	// Secrets and ports.
 	{ID: "secrets.duplicate", Area: "secrets",
 		Summary: "an app lists one secret twice",

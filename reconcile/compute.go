@@ -81,6 +81,9 @@ func Compute(desired *state.Desired, observed *state.Observed, opts Options) (*P
 	c.foreign()
 	c.removals()
 	c.hostRules()
+	if err := c.weave(); err != nil {
+		return nil, err
+	}
 	p := &Plan{Instance: desired.Instance, Revision: opts.Revision, Operations: c.ops,
 		Fingerprint: state.Fingerprint(observed), SecretsUnknown: opts.UnknownSecrets}
 	if p.Operations == nil {

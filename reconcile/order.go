@@ -10,7 +10,8 @@ import (
 // others depend on comes first, removals last, so that a plan reads top to
 // bottom roughly the way it runs. Execution order is the DAG's, not this.
 const (
-	groupNetworkCreate   = iota // creates and both halves of a replace
+	groupPeer            = iota // Weave peers: the mesh before its LANs
+	groupNetworkCreate          // creates and both halves of a replace
 	groupHostRules              // ensures of host protection
 	groupVolumeCreate           //
 	groupContainer              // everything but container removals
@@ -22,6 +23,8 @@ const (
 
 func group(op *Operation) int {
 	switch op.Resource.Kind {
+	case KindPeer:
+		return groupPeer
 	case KindNetwork:
 		if op.Action == Delete {
 			return groupNetworkRemove
@@ -63,6 +66,8 @@ var verbRank = map[Verb]int{
 	VerbKeepVolume:    7,
 	VerbEnsureRules:   1,
 	VerbRemoveRules:   7,
+	VerbConnectPeer:   1,
+	VerbForgetPeer:    7,
 }
 
 func compareOps(a, b *Operation) int {

@@ -170,6 +170,10 @@ func (op *Operation) Detail() string {
 		return "sync"
 	case VerbRemoveRules:
 		return "remove"
+	case VerbConnectPeer:
+		return "connect"
+	case VerbForgetPeer:
+		return "forget"
 	}
 	return string(op.Verb)
 }

@@ -116,7 +116,13 @@ var verbs = map[reconcile.Verb]struct {
 	reconcile.VerbConnect:       {reconcile.KindContainer, []reconcile.Action{reconcile.Update}},
 	reconcile.VerbDisconnect:    {reconcile.KindContainer, []reconcile.Action{reconcile.Update}},
 	reconcile.VerbReport:        {reconcile.KindContainer, []reconcile.Action{reconcile.Report}},
+	reconcile.VerbConnectPeer:   {reconcile.KindPeer, []reconcile.Action{reconcile.Create}},
+	reconcile.VerbForgetPeer:    {reconcile.KindPeer, []reconcile.Action{reconcile.Delete}},
 }
+
+// reportKinds are the kinds a report may be about: Weave drift is reported
+// on peers and LANs too.
+var reportKinds = map[reconcile.Kind]bool{reconcile.KindContainer: true, reconcile.KindNetwork: true, reconcile.KindPeer: true}
 
 // check validates a decoded plan's operations.
 func check(p *reconcile.Plan) error {
@@ -131,7 +137,8 @@ func check(p *reconcile.Plan) error {
 		if !ok {
 			return fmt.Errorf("%s: unknown verb %q", at, op.Verb)
 		}
-		if op.Resource.Kind != v.kind || op.Resource.Name == "" {
+		kindOK := op.Resource.Kind == v.kind || (op.Verb == reconcile.VerbReport && reportKinds[op.Resource.Kind])
+		if !kindOK || op.Resource.Name == "" {
 			return fmt.Errorf("%s: verb %s needs a %s resource with a name", at, op.Verb, v.kind)
 		}
 		okAction := false
@@ -157,7 +164,8 @@ func check(p *reconcile.Plan) error {
 			op.VolumeSpec != nil && op.VolumeSpec.Name != op.Resource.Name,
 			op.ContainerSpec != nil && op.ContainerSpec.Name != op.Resource.Name:
 			return fmt.Errorf("%s: spec is for another resource", at)
-		case (op.Verb == reconcile.VerbConnect || op.Verb == reconcile.VerbDisconnect || op.Verb == reconcile.VerbReport) && op.Network == "":
+		case (op.Verb == reconcile.VerbConnect || op.Verb == reconcile.VerbDisconnect ||
+			(op.Verb == reconcile.VerbReport && op.Resource.Kind != reconcile.KindPeer)) && op.Network == "":
 			return fmt.Errorf("%s: no network", at)
 		}
 	}

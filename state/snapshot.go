@@ -216,6 +216,9 @@ func validateObserved(obs *Observed) error {
 		seen[c.Name] = true
 		ids[c.ID] = true
 	}
+	if err := validateWeave(obs.Weave); err != nil {
+		return err
+	}
 	seen = map[string]bool{}
 	for i, v := range obs.Volumes {
 		switch {
@@ -258,6 +261,7 @@ func normalized(obs *Observed) *Observed {
 		}
 		slices.Sort(c.Networks)
 	}
+	out.Weave = normalizedWeave(obs.Weave)
 	return out
 }
 
@@ -325,6 +329,11 @@ func Fingerprint(obs *Observed) string {
 	for _, v := range vols {
 		fw.str(v.Name)
 		fw.labels(v.Labels)
+	}
+	// Appended only when present, so fingerprints of Docker-only states
+	// (and the plans saved with them) are unchanged.
+	if obs.Weave != nil {
+		fingerprintWeave(fw, obs.Weave)
 	}
 	fw.flush()
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

@@ -265,12 +265,18 @@ func TestFingerprintPinned(t *testing.T) {
 // spec. A new field must be reviewed and added here deliberately.
 func TestObservedCarriesNoSecrets(t *testing.T) {
 	allowed := map[string][]string{
-		"Observed":  {"Networks", "Containers", "Volumes", "HostFirewall"},
+		"Observed":  {"Networks", "Containers", "Volumes", "Weave", "HostFirewall"},
 		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "ICC", "Labels"},
-		"Container": {"ID", "Name", "Image", "State", "Labels", "Networks", "NetworkIDs", "Volumes", "Inspect"},
+		"Container": {"ID", "Name", "Image", "State", "Labels", "Networks", "NetworkIDs", "Volumes", "Addresses", "Inspect"},
 		"Volume":    {"Name", "Labels"},
+		// The router's report carries whether a password is set, never
+		// the password; DNS entries are names and addresses.
+		"Weave": {"Version", "Name", "NickName", "Encryption", "Targets", "Connections", "Peers",
+			"IPAM", "DNS", "MeshDriver", "Exposed"},
+		"WeaveConnection": {"Address", "Outbound", "State", "Encrypted", "Info", "Peer"},
+		"WeaveDNSEntry":   {"Hostname", "Address", "ContainerID", "Origin", "Tombstone"},
 	}
-	for _, v := range []any{Observed{}, Network{}, Container{}, Volume{}} {
+	for _, v := range []any{Observed{}, Network{}, Container{}, Volume{}, Weave{}, WeaveConnection{}, WeaveDNSEntry{}} {
 		typ := reflect.TypeOf(v)
 		var got []string
 		for i := range typ.NumField() {

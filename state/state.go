@@ -48,6 +48,9 @@ type Desired struct {
 	Networks   []NetworkSpec   `json:"networks"`
 	Volumes    []VolumeSpec    `json:"volumes"`
 	Containers []ContainerSpec `json:"containers"`
+	// Weave is what the Weave router must look like; nil unless the
+	// platform runs its LANs on Weave.
+	Weave *WeaveDesired `json:"weave,omitempty"`
 	// HostRules are the host firewall rules of each tenant LAN (empty when
 	// the platform turned host protection off or the driver has no host
 	// bridge), sorted by Network.
@@ -80,7 +83,10 @@ type NetworkSpec struct {
 	Subnet   string            `json:"subnet"`
 	Gateway  string            `json:"gateway"`
 	Options  map[string]string `json:"options,omitempty"` // driver options (ICC on, encryption)
-	Labels   map[string]string `json:"labels"`
+	// IPAMDriver allocates the subnet's addresses; "" is Docker's default.
+	// Weave LANs use the router's plugin, which knows the mesh's ring.
+	IPAMDriver string            `json:"ipamDriver,omitempty"`
+	Labels     map[string]string `json:"labels"`
 	// Attachable lets standalone containers join an overlay network.
 	Attachable bool `json:"attachable,omitempty"`
 }
@@ -176,6 +182,9 @@ type Observed struct {
 	Containers []Container `json:"containers"`
 	// Volumes is nil when the snapshot did not list volumes.
 	Volumes []Volume `json:"volumes,omitempty"`
+	// Weave is the Weave Net router's live state; nil unless the platform
+	// runs its LANs on Weave.
+	Weave *Weave `json:"weave,omitempty"`
 	// HostFirewall is moat's part of the host firewall for this instance;
 	// nil when it was not observed (a snapshot without it, an engine with
 	// no host firewall): then no host rule operation is planned.
@@ -235,6 +244,10 @@ type Container struct {
 	// Volumes are the named volumes it mounts, sorted (the list carries
 	// them): what a plan without a volume list knows of volumes.
 	Volumes []string `json:"volumes,omitempty"`
+	// Addresses maps a network it is attached to to its IPv4 address there
+	// (when the engine assigned one). Not part of the fingerprint: only
+	// reports look at it.
+	Addresses map[string]string `json:"addresses,omitempty"`
 	// Inspect holds the security-relevant settings of the live container;
 	// nil unless the snapshot was taken with inspection (moat audit, apply
 	// --audit): the list does not carry them.

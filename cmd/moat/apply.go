@@ -43,7 +43,7 @@ every container of a tenant, is refused without --allow-mass-delete.`,
 			if err != nil {
 				return err
 			}
-			eng, err := openEngine(t.Desired.Instance, c.ErrOrStderr())
+			eng, err := openEngine(t.Desired.Instance, c.ErrOrStderr(), t.Repo.Platform)
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}

@@ -37,7 +37,7 @@ Without --secrets, secret bind sources are not compared.`,
 			if err != nil {
 				return err
 			}
-			eng, err := openEngine(t.Desired.Instance, c.ErrOrStderr())
+			eng, err := openEngine(t.Desired.Instance, c.ErrOrStderr(), t.Repo.Platform)
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}

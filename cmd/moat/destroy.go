@@ -52,7 +52,7 @@ are kept unless --allow-volume-delete is given too.`,
 				}
 				instance = repo.Platform.Name
 			}
-			eng, err := openEngine(instance, c.ErrOrStderr())
+			eng, err := openEngine(instance, c.ErrOrStderr(), nil) // destroy plans no Weave state
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}

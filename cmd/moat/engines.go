@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/moat-platform/moat/config"
 	"github.com/moat-platform/moat/controller"
 	"github.com/moat-platform/moat/engine"
 	"github.com/moat-platform/moat/engine/docker"
 	"github.com/moat-platform/moat/engine/fake"
 	"github.com/moat-platform/moat/engine/hostfw"
+	"github.com/moat-platform/moat/engine/weave"
 	"github.com/moat-platform/moat/lock"
 	"github.com/moat-platform/moat/state"
 	"github.com/spf13/cobra"
@@ -58,7 +60,32 @@ func registerEngineFlags(root *cobra.Command) {
 // openEngine finds the engine as the docker CLI does (DOCKER_HOST, else the
 // local socket). MOAT_FAKE_ENGINE=FILE selects the in-memory engine, kept
 // in FILE between runs: for CLI scripts, never for production.
-func openEngine(instance string, stderr io.Writer) (*engineHandle, error) {
+//
+// When the platform runs its LANs on Weave, the engine also reads and
+// drives the router named by network.weave.
+func openEngine(instance string, stderr io.Writer, p *config.Platform) (*engineHandle, error) {
+	h, err := openContainerEngine(instance, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil || p.Network.Driver != "weave" || p.Network.Weave == nil {
+		return h, nil
+	}
+	w := p.Network.Weave
+	if w.PasswordFile != "" {
+		if err := weave.CheckPasswordFile(w.PasswordFile); err != nil {
+			return nil, err
+		}
+	}
+	r, err := weave.New(weave.Options{API: w.API, Bridge: w.Bridge})
+	if err != nil {
+		return nil, err
+	}
+	h.Engine = weave.WithRouter(h.Engine, r)
+	return h, nil
+}
+
+func openContainerEngine(instance string, stderr io.Writer) (*engineHandle, error) {
 	if path := os.Getenv("MOAT_FAKE_ENGINE"); path != "" {
 		f, err := fake.Open(path)
 		if err != nil {

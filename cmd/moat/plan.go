@@ -211,7 +211,7 @@ func observe(ctx context.Context, stderr io.Writer, live string, t *controller.T
 		}
 		return snap.Observed, nil, nil
 	}
-	eng, err := openEngine(t.Desired.Instance, stderr)
+	eng, err := openEngine(t.Desired.Instance, stderr, t.Repo.Platform)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -34,7 +34,7 @@ no secret values.`,
 				return err
 			}
 			instance := repo.Platform.Name
-			eng, err := openEngine(instance, c.ErrOrStderr())
+			eng, err := openEngine(instance, c.ErrOrStderr(), repo.Platform)
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}
@@ -79,7 +79,7 @@ func newRemoveHostRules() *cobra.Command {
 				return err
 			}
 			instance := repo.Platform.Name
-			eng, err := openEngine(instance, c.ErrOrStderr())
+			eng, err := openEngine(instance, c.ErrOrStderr(), repo.Platform)
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}

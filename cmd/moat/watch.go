@@ -170,7 +170,7 @@ func runWatch(c *cobra.Command, f *watchFlags) error {
 		Connect: func(instance string) (engine.Engine, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			eng, err := openEngine(instance, c.ErrOrStderr())
+			eng, err := openEngine(instance, c.ErrOrStderr(), nil) // TODO(weave): the watcher does not read the router yet
 			if err != nil {
 				return nil, err
 			}

@@ -1,9 +1,11 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +47,10 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 	obs := &state.Observed{Networks: []state.Network{}, Containers: []state.Container{}}
 	managedIDs := map[string]bool{}
 	managedNames := map[string]bool{}
+	// A container holding an address inside a managed subnet is kept even
+	// when it is on none of moat's networks: on a shared bridge (Weave) it
+	// can reach that LAN, and the plan reports it.
+	var managedSubnets []netip.Prefix
 	for _, n := range nets {
 		// The server filtered already; checking again costs nothing and
 		// keeps a misbehaving engine from widening what moat may touch.
@@ -53,6 +59,9 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 		}
 		managedIDs[n.ID] = true
 		managedNames[n.Name] = true
+		if p, err := netip.ParsePrefix(subnetOf(n.IPAM)); err == nil {
+			managedSubnets = append(managedSubnets, p.Masked())
+		}
 		obs.Networks = append(obs.Networks, state.Network{
 			ID:       n.ID,
 			Name:     n.Name,
@@ -70,6 +79,7 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 		labels := state.ContainerLabels(containerName(c.Names), c.Labels, instance)
 		var attached []string
 		var netIDs map[string]string
+		var addrs map[string]string
 		onManaged := false
 		if c.NetworkSettings != nil {
 			for name, ep := range c.NetworkSettings.Networks {
@@ -81,6 +91,16 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 					netIDs[name] = ep.NetworkID
 				}
 				if managedNames[name] || (ep != nil && managedIDs[ep.NetworkID]) {
+					onManaged = true
+				}
+				if ep == nil || ep.IPAddress == "" {
+					continue
+				}
+				if addrs == nil {
+					addrs = map[string]string{}
+				}
+				addrs[name] = ep.IPAddress
+				if a, err := netip.ParseAddr(ep.IPAddress); err == nil && inAny(a, managedSubnets) {
 					onManaged = true
 				}
 			}
@@ -101,6 +121,7 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 			Networks:   attached,
 			NetworkIDs: netIDs,
 			Volumes:    volumesOf(c.Mounts),
+			Addresses:  addrs,
 		})
 	}
 	slices.SortFunc(obs.Containers, func(a, b state.Container) int { return strings.Compare(a.Name, b.Name) })
@@ -136,6 +157,15 @@ func volumesOf(mounts []container.MountPoint) []string {
 	return out
 }
 
+func inAny(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // subnetOf returns the first configured subnet (moat sets exactly one).
 func subnetOf(ipam network.IPAM) string {
 	for _, c := range ipam.Config {
@@ -163,7 +193,7 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec state.NetworkSpec) (str
 	}
 	if spec.Subnet != "" || spec.Gateway != "" {
 		opts.IPAM = &network.IPAM{
-			Driver: "default",
+			Driver: cmp.Or(spec.IPAMDriver, "default"),
 			Config: []network.IPAMConfig{{Subnet: spec.Subnet, Gateway: spec.Gateway}},
 		}
 	}
