@@ -5,7 +5,7 @@ BIN   := bin/moat
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: help build test test-unit lint image images demo demo-clean bench bench-compose bench-compose-200 bench-gateway fuzz docs tidy isolation
+.PHONY: help build test test-unit lint image images demo demo-clean bench bench-compose bench-compose-200 bench-gateway fuzz docs tidy isolation demo-weave demo-weave-clean weave
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -78,3 +78,12 @@ demo: build images ## Validate, plan and apply the example platform (INSTANCE=de
 
 demo-clean: ## Remove everything the demo created (moat destroy; INSTANCE=demo by default; volumes kept)
 	bash scripts/demo.sh clean
+
+demo-weave: build images ## The example platform on a real Weave Net router (built from the vendored source; root)
+	bash scripts/demo-weave.sh
+
+demo-weave-clean: ## Remove what demo-weave created and stop the routers (nothing left behind)
+	bash scripts/demo-weave.sh clean
+
+weave: ## Build (or reuse) the cached Weave Net router for the tests
+	bash scripts/weave.sh build

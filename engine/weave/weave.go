@@ -237,3 +237,13 @@ func CheckPasswordFile(path string) error {
 	}
 	return nil
 }
+
+// InspectContainers forwards to the container engine (moat apply's audit
+// needs it; the router has nothing to inspect).
+func (w *withRouter) InspectContainers(ctx context.Context, obs *state.Observed) error {
+	in, ok := w.Engine.(engine.Inspector)
+	if !ok {
+		return errors.New("this engine cannot inspect containers")
+	}
+	return in.InspectContainers(ctx, obs)
+}
