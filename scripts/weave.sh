@@ -116,13 +116,14 @@ dk() { timeout "$DOCKER_TIMEOUT" docker "$@"; }
 
 router_pid() { [ -f "$RUN/host/pid" ] && kill -0 "$(cat "$RUN/host/pid")" 2>/dev/null && cat "$RUN/host/pid"; }
 
-wait_http() { # addr [netns]
-  local i
+wait_http() { # addr pid [netns]
+  local i addr="$1" pid="$2"; shift 2
   for i in $(seq 1 150); do
-    if [ -n "${2:-}" ]; then
-      ip netns exec "$2" curl -fsS -m 2 "http://$1/status" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || return 1 # the router died: its log says why
+    if [ -n "${1:-}" ]; then
+      ip netns exec "$1" curl -fsS -m 2 "http://$addr/status" >/dev/null 2>&1 && return 0
     else
-      curl -fsS -m 2 "http://$1/status" >/dev/null 2>&1 && return 0
+      curl -fsS -m 2 "http://$addr/status" >/dev/null 2>&1 && return 0
     fi
     sleep 0.2
   done
@@ -173,7 +174,7 @@ start() {
   fi
   CHECKPOINT_DISABLE=1 setsid "$bin" "${args[@]}" >"$RUN/host/log" 2>&1 </dev/null &
   echo $! >"$RUN/host/pid"
-  if ! wait_http "$HTTP_ADDR"; then
+  if ! wait_http "$HTTP_ADDR" "$(cat "$RUN/host/pid")"; then
     tail -20 "$RUN/host/log" >&2
     die "router did not answer on $HTTP_ADDR (log: $RUN/host/log)"
   fi
@@ -207,7 +208,7 @@ peer_start() { # name [--password FILE]
   if [ -n "$password" ]; then args+=(--password "$(cat "$password")"); fi
   CHECKPOINT_DISABLE=1 ip netns exec "$ns" setsid "$bin" "${args[@]}" >"$RUN/peer-$name/log" 2>&1 </dev/null &
   echo $! >"$RUN/peer-$name/pid"
-  wait_http 127.0.0.1:6784 "$ns" || { tail -20 "$RUN/peer-$name/log" >&2; die "peer router did not start"; }
+  wait_http 127.0.0.1:6784 "$(cat "$RUN/peer-$name/pid")" "$ns" || { tail -20 "$RUN/peer-$name/log" >&2; die "peer router did not start"; }
   log "peer $name up in namespace $ns at $LINK_NET.2:6783"
 }
 
