@@ -34,7 +34,7 @@ lint: ## go vet + gofmt check + go.mod tidy
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 
 test: lint images ## Every test: lint, unit, CLI scripts, real engine (needs dockerd), short fuzz
-	MOAT_REQUIRE_DOCKER=$${MOAT_REQUIRE_DOCKER:-1} $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	MOAT_REQUIRE_DOCKER=$${MOAT_REQUIRE_DOCKER:-1} $(GO) test -race -count=1 -timeout 50m $(PKGS)
 	$(MAKE) fuzz FUZZTIME=5s
 
 test-unit: ## Tests that need no engine (engine tests skip)
