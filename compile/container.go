@@ -262,8 +262,10 @@ func (c *compiler) appTemplate(t string, a *config.App, what string) (state.Cont
 	for _, capName := range a.CapAdd {
 		capName = normalizeCap(capName)
 		if !c.capAllowed[[3]string{t, a.Name, capName}] {
-			// Policy reports this with a position; compile refuses anyway
-			// because an added capability is a way out of the container.
+			// Policy refuses every capability exception with a position
+			// (hardening.cap-exception: it cannot take effect for a
+			// non-root uid under no-new-privileges); compile still refuses
+			// an unlisted one because an added capability is a way out.
 			c.errorf("%s: capability %s is not on the platform's exception list", what, capName)
 			ok = false
 			continue

@@ -6,34 +6,32 @@ import (
 	"github.com/moat-platform/moat/config"
 )
 
-// capabilities refuses every capAdd entry that the platform's exception list
-// does not give to that exact tenant and app. The list lives in the Platform
-// document, which no tenant can write (ownership), so nothing in a tenant
-// folder can widen it; the schema already drops ALL capabilities by default.
+// capabilities refuses every capability exception, on both sides: each
+// entry of the platform's policy.capabilities and each capAdd of an app.
+// moat runs every app as its tenant's non-root uid with no-new-privileges;
+// for such a process the kernel clears the effective and permitted sets at
+// exec and no-new-privileges stops file capabilities from raising them, so
+// an added capability only widens the bounding set and CapEff stays 0 (seen
+// on the engine: CapEff 0000000000000000, CapBnd 0000000000000400). Running
+// the app as root instead would break the non-root rule, so an exception is
+// refused with the reason rather than accepted and silently ineffective.
 func (c *checker) capabilities() {
-	if c.platform != nil && c.platform.Partial {
-		return // the exception list may be what did not decode: no guess
-	}
-	allowed := map[string]map[string]bool{} // "tenant/app" -> capabilities
-	if c.platform != nil {
-		for _, ex := range c.platform.Policy.Capabilities {
-			key := ex.Tenant + "/" + ex.App
-			if allowed[key] == nil {
-				allowed[key] = map[string]bool{}
+	const why = "it cannot take effect: moat runs every app as its tenant's non-root uid under no-new-privileges, where an added capability never reaches the effective set (CapEff stays 0)"
+	if c.platform != nil && !c.platform.Partial {
+		for i, ex := range c.platform.Policy.Capabilities {
+			if len(ex.Add) == 0 {
+				continue
 			}
-			for _, cp := range ex.Add {
-				allowed[key][capName(cp)] = true
-			}
+			c.add(c.platform.Pos("policy", "capabilities", i), "hardening.cap-exception",
+				"capability exception %v for app %s of tenant %s is refused: %s; remove it from policy.capabilities", ex.Add, ex.App, ex.Tenant, why)
 		}
 	}
 	for _, name := range c.order {
 		v := c.byTenant[name]
 		for _, a := range v.apps {
 			for i, cp := range a.CapAdd {
-				if !allowed[v.name+"/"+a.Name][capName(cp)] {
-					c.add(a.Pos("capAdd", i), "hardening.cap-exception",
-						"capability %s is not allowed for app %s of tenant %s; remove it from capAdd, or the platform must list it under policy.capabilities for this app", cp, a.Name, v.name)
-				}
+				c.add(a.Pos("capAdd", i), "hardening.cap-exception",
+					"capability %s for app %s of tenant %s is refused: %s; remove it from capAdd (to serve a port below 1024, listen on a port >= 1024 and publish or map that one, or lower the engine's net.ipv4.ip_unprivileged_port_start)", capName(cp), a.Name, v.name, why)
 			}
 		}
 	}

@@ -246,7 +246,10 @@ func TestCheck(t *testing.T) {
 				"tenants/acme/apps.yaml:29:10: hardening.cap-exception",
 				"tenants/acme/apps.yaml:29:28: hardening.cap-exception",
 			}},
-		{name: "capability with exception, but only the listed one",
+		// An exception cannot take effect for a non-root uid under
+		// no-new-privileges (CapEff stays 0), so it is refused on both
+		// sides rather than accepted and silently ineffective.
+		{name: "capability with exception: the exception and every capAdd refused",
 			edits: func(t *testing.T) map[string]string {
 				return map[string]string{
 					acmeApps: base[acmeApps] + "---\n" + app("bind", "capAdd: [net_bind_service, CHOWN]\n"),
@@ -255,7 +258,12 @@ func TestCheck(t *testing.T) {
 						"    - {tenant: globex, app: bind, add: [CHOWN]}\n",
 				}
 			},
-			want: []string{"tenants/acme/apps.yaml:29:28: hardening.cap-exception"}},
+			want: []string{
+				"platform.yaml:10:7: hardening.cap-exception",
+				"platform.yaml:11:7: hardening.cap-exception",
+				"tenants/acme/apps.yaml:29:10: hardening.cap-exception",
+				"tenants/acme/apps.yaml:29:28: hardening.cap-exception",
+			}},
 
 		// Quotas.
 		{name: "cpus over quota",

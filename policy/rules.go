@@ -89,8 +89,8 @@ var rules = []diag.Rule{
 
 	// Hardening that needs the Platform document.
 	{ID: "hardening.cap-exception", Area: "hardening",
-		Summary: "capAdd names a capability that no entry of the platform's policy.capabilities gives to this tenant and app",
-		Fix:     "remove it from capAdd, or the platform lists it under policy.capabilities"},
+		Summary: "a capability exception (an app's capAdd, or an entry of the platform's policy.capabilities) is refused: apps run as their tenant's non-root uid under no-new-privileges, where an added capability never reaches the effective set",
+		Fix:     "remove it; to serve a port below 1024, listen on a port >= 1024 and publish or map that one, or lower the engine's net.ipv4.ip_unprivileged_port_start"},
 
 	// Quotas.
 	{ID: "quotas.containers", Area: "quotas",
