@@ -37,6 +37,9 @@ const (
 	causeMissing = "missing"
 	causeGone    = "no longer in config"
 	causeStray   = "attached to a network it must not be on"
+	// causeImageChanged: the container runs another image than the one
+	// its spec's reference names now.
+	causeImageChanged = "image changed"
 )
 
 // Compute returns the plan that turns observed into desired. It is pure and
@@ -389,6 +392,11 @@ func (c *computer) containers() error {
 			cause = specCause(want.Labels[state.LabelSpecParts], have.Labels[state.LabelSpecParts], c.opts.UnknownSecrets)
 		} else if have.State == "dead" {
 			cause = have.State
+		} else if id := state.ResolveImage(c.o.Images, want.Image); id != "" && have.ImageID != "" && have.ImageID != id {
+			// The tag moved to another image since the container was
+			// created: the spec hash cannot see it (same reference).
+			// Not checked when the snapshot resolved no images.
+			cause = causeImageChanged
 		} else if have.Inspect != nil {
 			// Inspected (apply's audit): a container whose live settings
 			// are not what moat creates (forged with moat's labels, or

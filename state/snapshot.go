@@ -240,6 +240,7 @@ func normalized(obs *Observed) *Observed {
 		Networks:     slices.Clone(obs.Networks),
 		Containers:   slices.Clone(obs.Containers),
 		HostFirewall: obs.HostFirewall,
+		Images:       obs.Images,
 	}
 	if out.Networks == nil {
 		out.Networks = []Network{}
@@ -334,6 +335,27 @@ func Fingerprint(obs *Observed) string {
 	// (and the plans saved with them) are unchanged.
 	if obs.Weave != nil {
 		fingerprintWeave(fw, obs.Weave)
+	}
+	// Image ids and resolved references came later: hashed in tagged
+	// trailing sections only when present, so that the fingerprint of a
+	// state without them (an older snapshot, a saved plan) is unchanged.
+	var withID []int
+	for i := range ctrs {
+		if ctrs[i].ImageID != "" {
+			withID = append(withID, i)
+		}
+	}
+	if len(withID) > 0 {
+		fw.str("image-ids")
+		fw.num(len(withID))
+		for _, i := range withID {
+			fw.str(ctrs[i].Name)
+			fw.str(ctrs[i].ImageID)
+		}
+	}
+	if obs.Images != nil {
+		fw.str("images")
+		fw.labels(obs.Images)
 	}
 	fw.flush()
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

@@ -265,9 +265,10 @@ func TestFingerprintPinned(t *testing.T) {
 // spec. A new field must be reviewed and added here deliberately.
 func TestObservedCarriesNoSecrets(t *testing.T) {
 	allowed := map[string][]string{
-		"Observed":  {"Networks", "Containers", "Volumes", "Weave", "HostFirewall"},
+		// Images: image references and ids, as the engine lists them.
+		"Observed":  {"Networks", "Containers", "Volumes", "Weave", "Images", "HostFirewall"},
 		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "ICC", "Labels"},
-		"Container": {"ID", "Name", "Image", "State", "Labels", "Networks", "NetworkIDs", "Volumes", "Addresses", "Inspect"},
+		"Container": {"ID", "Name", "Image", "ImageID", "State", "Labels", "Networks", "NetworkIDs", "Volumes", "Addresses", "Inspect"},
 		"Volume":    {"Name", "Labels"},
 		// The router's report carries whether a password is set, never
 		// the password; DNS entries are names and addresses.
@@ -285,5 +286,55 @@ func TestObservedCarriesNoSecrets(t *testing.T) {
 		if !reflect.DeepEqual(got, allowed[typ.Name()]) {
 			t.Errorf("%s fields = %v, reviewed set is %v: check that no secret value can reach a snapshot", typ.Name(), got, allowed[typ.Name()])
 		}
+	}
+}
+
+// Image ids and the resolved references round-trip through a snapshot and
+// count in the fingerprint; a state without them (an older snapshot) keeps
+// the fingerprint it had and has no Images, so image drift is not checked.
+func TestSnapshotImages(t *testing.T) {
+	old := sampleObserved()
+	obs := sampleObserved()
+	obs.Images = map[string]string{"localhost/app:1": "sha256:aa"}
+	obs.Containers[0].ImageID = "sha256:bb"
+	if Fingerprint(obs) == Fingerprint(old) {
+		t.Fatal("image ids do not change the fingerprint")
+	}
+	var buf bytes.Buffer
+	if err := WriteSnapshot(&buf, &Snapshot{Instance: "prod", Observed: obs}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadSnapshot(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Observed.Images["localhost/app:1"] != "sha256:aa" || Fingerprint(got.Observed) != Fingerprint(obs) {
+		t.Errorf("images lost in the round trip: %+v", got.Observed.Images)
+	}
+	buf.Reset()
+	if err := WriteSnapshot(&buf, &Snapshot{Instance: "prod", Observed: old}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "images") {
+		t.Errorf("a state without images writes them:\n%s", buf.String())
+	}
+	got, err = ReadSnapshot(&buf)
+	if err != nil || got.Observed.Images != nil {
+		t.Errorf("older snapshot: err %v, images %v (want nil: not checked)", err, got.Observed.Images)
+	}
+}
+
+func TestResolveImage(t *testing.T) {
+	m := map[string]string{"localhost/a/echo:1": "sha256:1", "alpine:latest": "sha256:2", "busybox@sha256:ff": "sha256:3"}
+	for ref, want := range map[string]string{
+		"localhost/a/echo:1": "sha256:1", "alpine": "sha256:2", "docker.io/library/alpine": "sha256:2",
+		"busybox@sha256:ff": "sha256:3", "localhost/a/echo:2": "", "localhost:5000/x": "",
+	} {
+		if got := ResolveImage(m, ref); got != want {
+			t.Errorf("ResolveImage(%q) = %q, want %q", ref, got, want)
+		}
+	}
+	if ResolveImage(nil, "alpine") != "" {
+		t.Error("nil images resolve")
 	}
 }

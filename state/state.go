@@ -185,6 +185,11 @@ type Observed struct {
 	// Weave is the Weave Net router's live state; nil unless the platform
 	// runs its LANs on Weave.
 	Weave *Weave `json:"weave,omitempty"`
+	// Images maps an image reference as the engine lists it (a repo tag
+	// "repo:tag" or a repo digest "repo@sha256:...") to the id of the image
+	// it names now, from one image list per observe. nil when not observed
+	// (a snapshot from an older moat): image drift is then not checked.
+	Images map[string]string `json:"images,omitempty"`
 	// HostFirewall is moat's part of the host firewall for this instance;
 	// nil when it was not observed (a snapshot without it, an engine with
 	// no host firewall): then no host rule operation is planned.
@@ -229,11 +234,15 @@ type Network struct {
 // every container attached to a managed network and every managed
 // container; unmanaged ones matter only for "attached to a tenant LAN".
 type Container struct {
-	ID     string            `json:"id"`
-	Name   string            `json:"name"` // without the leading "/"
-	Image  string            `json:"image"`
-	State  string            `json:"state"` // created|running|paused|restarting|removing|exited|dead
-	Labels map[string]string `json:"labels,omitempty"`
+	ID    string `json:"id"`
+	Name  string `json:"name"` // without the leading "/"
+	Image string `json:"image"`
+	// ImageID is the id of the image the container runs (the list
+	// carries it); compared with Observed.Images[spec image] it shows a
+	// tag that moved since the container was created.
+	ImageID string            `json:"imageID,omitempty"`
+	State   string            `json:"state"` // created|running|paused|restarting|removing|exited|dead
+	Labels  map[string]string `json:"labels,omitempty"`
 	// Networks are the names of the networks it is attached to, sorted.
 	Networks []string `json:"networks"`
 	// NetworkIDs maps an attached network's name to the network id its
@@ -311,4 +320,22 @@ func ContainerLabels(name string, labels map[string]string, instance string) map
 		}
 	}
 	return out
+}
+
+// ResolveImage returns the id of the image ref names in images, or "" when
+// it is not there (not pulled, or not observed). References are looked up
+// as the engine lists them: a reference without tag or digest means
+// ":latest", and Docker Hub's default prefixes are dropped.
+func ResolveImage(images map[string]string, ref string) string {
+	if images == nil || ref == "" {
+		return ""
+	}
+	if id, ok := images[ref]; ok {
+		return id
+	}
+	r := strings.TrimPrefix(strings.TrimPrefix(ref, "docker.io/"), "library/")
+	if !strings.Contains(r, "@") && !strings.Contains(r[strings.LastIndex(r, "/")+1:], ":") {
+		r += ":latest"
+	}
+	return images[r]
 }

@@ -304,15 +304,15 @@ func TestDockerEngine(t *testing.T) {
 		t.Fatalf("create container: %v", err)
 	}
 
-	t.Run("observe costs ping plus two lists", func(t *testing.T) {
+	t.Run("observe costs ping plus three lists", func(t *testing.T) {
 		fresh := connect(t, Options{})
 		obs, err := fresh.Observe(ctx, r.prefix, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		total, calls := fresh.Stats()
-		want := map[string]int{"HEAD /_ping": 1, "GET /containers/json": 1, "GET /networks": 1}
-		if total != 3 || !reflect.DeepEqual(calls, want) {
+		want := map[string]int{"HEAD /_ping": 1, "GET /containers/json": 1, "GET /networks": 1, "GET /images/json": 1}
+		if total != 4 || !reflect.DeepEqual(calls, want) {
 			t.Errorf("no-op observe made %d API calls %v, want exactly %v", total, calls, want)
 		}
 		if len(obs.Networks) != 2 || obs.Networks[0].Name != netA.Name || obs.Networks[1].Name != netB.Name {

@@ -13,6 +13,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
@@ -23,7 +24,8 @@ import (
 )
 
 // Observe lists networks (label-filtered), all containers and, with
-// volumes, managed volumes: two or three API calls, never one per object.
+// volumes, managed volumes, and images (to resolve references): three or
+// four API calls, never one per object.
 // Containers are listed unfiltered because an unmanaged container attached
 // by hand to a tenant LAN is exactly the drift moat must see; the list
 // carries each container's networks, so no inspect is needed.
@@ -116,6 +118,7 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 			ID:         c.ID,
 			Name:       containerName(c.Names),
 			Image:      c.Image,
+			ImageID:    c.ImageID,
 			State:      string(c.State),
 			Labels:     labels,
 			Networks:   attached,
@@ -125,6 +128,24 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 		})
 	}
 	slices.SortFunc(obs.Containers, func(a, b state.Container) int { return strings.Compare(a.Name, b.Name) })
+
+	// One image list resolves every reference at once (a tag that moved
+	// shows as a container ImageID that differs from its reference's id):
+	// one call per observe, not one inspect per container or per image.
+	imgs, err := call(e, ctx, "list images", read, func(ctx context.Context) ([]image.Summary, error) {
+		return e.cli.ImageList(ctx, image.ListOptions{})
+	})
+	if err != nil {
+		return nil, wrap(err, "observe: list images")
+	}
+	obs.Images = map[string]string{}
+	for _, im := range imgs {
+		for _, ref := range slices.Concat(im.RepoTags, im.RepoDigests) {
+			if ref != "" && !strings.HasPrefix(ref, "<none>") {
+				obs.Images[ref] = im.ID
+			}
+		}
+	}
 
 	if volumes {
 		resp, err := call(e, ctx, "list volumes", read, func(ctx context.Context) (volume.ListResponse, error) {

@@ -61,11 +61,14 @@ type Network struct {
 
 // Container is a fake container.
 type Container struct {
-	ID     string            `json:"id"`
-	Name   string            `json:"name"`
-	Image  string            `json:"image"`
-	State  string            `json:"state"`
-	Labels map[string]string `json:"labels,omitempty"`
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	// ImageID is the id the image reference named at create time (see
+	// SetImageID); "" when no id was set.
+	ImageID string            `json:"imageID,omitempty"`
+	State   string            `json:"state"`
+	Labels  map[string]string `json:"labels,omitempty"`
 	// Networks maps an attached network's name to the aliases there.
 	Networks map[string][]string `json:"networks"`
 	// NetIDs maps an attached network's name to the id of the network the
@@ -289,10 +292,13 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 		}
 		slices.Sort(nets)
 		obs.Containers = append(obs.Containers, state.Container{
-			ID: c.ID, Name: c.Name, Image: c.Image, State: c.State,
+			ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID, State: c.State,
 			Labels: cloneMap(labels), Networks: nets, NetworkIDs: cloneMap(c.NetIDs),
 			Volumes: c.volumes(),
 		})
+	}
+	if e.st.ImageIDs != nil {
+		obs.Images = cloneMap(e.st.ImageIDs)
 	}
 	if volumes {
 		obs.Volumes = []state.Volume{}
@@ -457,7 +463,7 @@ func (e *Engine) CreateContainer(_ context.Context, spec state.ContainerSpec) (s
 			}
 		}
 		c := &Container{
-			ID: e.newID("container"), Name: spec.Name, Image: spec.Image, State: "running",
+			ID: e.newID("container"), Name: spec.Name, Image: spec.Image, ImageID: e.st.ImageIDs[spec.Image], State: "running",
 			Labels: cloneMap(spec.Labels), Networks: map[string][]string{}, Spec: cloneSpec(spec),
 		}
 		c.NetIDs = map[string]string{}

@@ -32,7 +32,12 @@ type fileState struct {
 	// container from any other fails like Docker without the image. When
 	// absent every image exists.
 	Images []string `json:"images"`
-	Faults []Fault  `json:"faults,omitempty"`
+	// ImageIDs maps an image reference to the id it names (SetImageID);
+	// when present Observe reports it as Observed.Images, like the Docker
+	// driver's image list, and containers record the id they were made
+	// from.
+	ImageIDs map[string]string `json:"imageIDs,omitempty"`
+	Faults   []Fault           `json:"faults,omitempty"`
 	// HostRules is the fake host firewall: instance -> network -> rule-set
 	// hash (see Firewall).
 	HostRules map[string]map[string]string `json:"hostRules,omitempty"`
@@ -275,6 +280,18 @@ func (e *Engine) AddNetwork(spec state.NetworkSpec) (string, error) {
 func (e *Engine) SetImages(images ...string) error {
 	return e.helper(func() error {
 		e.st.Images = slices.Clone(images)
+		return nil
+	})
+}
+
+// SetImageID points ref at image id, like docker tag moving a tag:
+// containers created from ref before keep the old id.
+func (e *Engine) SetImageID(ref, id string) error {
+	return e.helper(func() error {
+		if e.st.ImageIDs == nil {
+			e.st.ImageIDs = map[string]string{}
+		}
+		e.st.ImageIDs[ref] = id
 		return nil
 	})
 }

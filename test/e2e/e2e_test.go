@@ -34,7 +34,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("%d of %d containers running after apply:\n%s", got, len(first), running)
 	}
 
-	t.Run("no-op plan is empty and costs at most 4 API calls", func(t *testing.T) {
+	t.Run("no-op plan is empty and costs at most 5 API calls", func(t *testing.T) {
 		out, errs, code := e.moat("plan", e.config, "--secrets", e.secrets, "--detailed-exitcode", "--stats")
 		if code != 0 {
 			t.Fatalf("exit %d, want 0 (no changes)\n%s\n%s", code, out, errs)
@@ -46,8 +46,8 @@ func TestLifecycle(t *testing.T) {
 		if m == nil {
 			t.Fatalf("no stats in stderr:\n%s", errs)
 		}
-		if n, _ := strconv.Atoi(m[1]); n > 4 {
-			t.Errorf("no-op plan made %d API calls, want at most 4 (ping, networks, containers, volumes):\n%s", n, errs)
+		if n, _ := strconv.Atoi(m[1]); n > 5 {
+			t.Errorf("no-op plan made %d API calls, want at most 5 (ping, networks, containers, images, volumes):\n%s", n, errs)
 		}
 	})
 
