@@ -59,9 +59,18 @@ func (e *Engine) takeOverNetwork(ctx context.Context, spec state.NetworkSpec, cr
 			break
 		}
 		// A network elsewhere that holds the subnet will not go away by
-		// waiting: stop at once.
-		if other := e.overlapping(ctx, spec); other != "" {
+		// waiting: stop at once. One of this name and instance is the
+		// in-flight create itself: the engine lists it before it answers an
+		// inspect by name, so keep waiting for it.
+		other, oursID := e.overlapping(ctx, spec)
+		if other != "" && oursID == "" {
 			return "", fmt.Errorf("create network %s: subnet %s overlaps %s: %w", spec.Name, spec.Subnet, other, createErr)
+		}
+		if oursID != "" {
+			if n, err := e.inspectNetwork(ctx, oursID); err == nil && networkDiffers(spec, n) == "" {
+				e.log.Warn("took over a network that appeared since the plan (an interrupted run's create)", "network", spec.Name, "id", n.ID)
+				return n.ID, nil
+			}
 		}
 		select {
 		case <-time.After(takeOverPoll):
@@ -98,17 +107,20 @@ func networkDiffers(spec state.NetworkSpec, n network.Inspect) string {
 }
 
 // overlapping names the network whose subnet overlaps spec's, for the
-// error message ("" if none is found or the list fails).
-func (e *Engine) overlapping(ctx context.Context, spec state.NetworkSpec) string {
+// error message ("" if none is found or the list fails). When it is
+// spec's own network (same name, this instance's labels), its id is
+// returned too: the engine may list it before it answers an inspect by
+// name.
+func (e *Engine) overlapping(ctx context.Context, spec state.NetworkSpec) (string, string) {
 	want, err := netip.ParsePrefix(spec.Subnet)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	nets, err := call(e, ctx, "list networks", read, func(ctx context.Context) ([]network.Summary, error) {
 		return e.cli.NetworkList(ctx, network.ListOptions{})
 	})
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	for _, n := range nets {
 		for _, c := range n.IPAM.Config {
@@ -120,10 +132,14 @@ func (e *Engine) overlapping(ctx context.Context, spec state.NetworkSpec) string
 			if n.Labels[state.LabelManagedBy] == state.ManagedBy {
 				owner = fmt.Sprintf("moat instance %q", n.Labels[state.LabelInstance])
 			}
-			return fmt.Sprintf("network %s (%s, subnet %s, %s)", n.Name, shortID(n.ID), c.Subnet, owner)
+			desc := fmt.Sprintf("network %s (%s, subnet %s, %s)", n.Name, shortID(n.ID), c.Subnet, owner)
+			if n.Name == spec.Name && state.Managed(n.Labels, spec.Labels[state.LabelInstance]) {
+				return desc, n.ID
+			}
+			return desc, ""
 		}
 	}
-	return ""
+	return "", ""
 }
 
 func shortID(id string) string {

@@ -135,7 +135,7 @@ func TestLifecycle(t *testing.T) {
 	t.Run("plan from a snapshot equals plan from the engine", func(t *testing.T) {
 		docker(t, "stop", "-t", "1", e.instance+".initech.ledger.1")
 		live := filepath.Join(e.work, "live.json")
-		e.mustMoat(0, "state", "export", e.config, "-o", live)
+		e.mustMoat(0, "state", "export", e.config, "--out", live)
 		fromEngine := e.plan(2)
 		fromFile := e.plan(2, "--live", live)
 		if fromEngine != fromFile {

@@ -268,7 +268,7 @@ func TestWeave(t *testing.T) {
 	// The snapshot carries the router's peers, IPAM and DNS, and a PR
 	// check plans from it.
 	live := filepath.Join(e.work, "live.json")
-	e.mustMoat(0, "state", "export", e.config, "-o", live)
+	e.mustMoat(0, "state", "export", e.config, "--out", live)
 	raw, err := os.ReadFile(live)
 	if err != nil {
 		t.Fatal(err)
