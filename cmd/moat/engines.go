@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -137,4 +138,23 @@ func (h *engineHandle) printStats(w io.Writer) {
 	for _, k := range sortedKeys(calls) {
 		fmt.Fprintf(w, "  %4d %s\n", calls[k], k)
 	}
+}
+
+// ConnectPeer and ForgetPeer pass the Weave router's peer operations
+// through the handle: an embedded interface promotes only its own
+// methods, so without these the executor would not see the router.
+func (h *engineHandle) ConnectPeer(ctx context.Context, addr string) error {
+	p, ok := h.Engine.(engine.Peers)
+	if !ok {
+		return errors.New("the engine drives no Weave router")
+	}
+	return p.ConnectPeer(ctx, addr)
+}
+
+func (h *engineHandle) ForgetPeer(ctx context.Context, addr string) error {
+	p, ok := h.Engine.(engine.Peers)
+	if !ok {
+		return errors.New("the engine drives no Weave router")
+	}
+	return p.ForgetPeer(ctx, addr)
 }

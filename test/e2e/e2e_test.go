@@ -251,7 +251,7 @@ func TestInterruptedApplyConverges(t *testing.T) {
 	e.plan(0)
 	got := e.containers()
 	for name := range got {
-		if !regexp.MustCompile(`^` + regexp.QuoteMeta(e.instance) + `\.[a-z0-9-]+\.[a-z0-9-]+(\.\d+)?$`).MatchString(name) {
+		if !regexp.MustCompile(`^` + regexp.QuoteMeta(e.instance) + `\.[a-z0-9-]+\.[a-z0-9-]+(\.\d+|\.gateway)?$`).MatchString(name) {
 			t.Errorf("leftover container %s", name)
 		}
 	}

@@ -299,6 +299,11 @@ func (e *env) cleanup() bool {
 		out, _ := exec.CommandContext(ctx, "docker", args...).Output()
 		return strings.Fields(string(out))
 	}
+	// The host rules first: plain iptables state, not labelled. Straight
+	// to the engine, never through the proxy.
+	if out, err := exec.CommandContext(ctx, moatBin, "state", "rm-host-rules", e.config).CombinedOutput(); err != nil {
+		e.t.Errorf("remove host rules: %v\n%s", err, out)
+	}
 	f := "label=org.moat.instance=" + e.instance
 	found := false
 	if ids := list("ps", "-aq", "--filter", f); len(ids) > 0 {
