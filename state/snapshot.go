@@ -353,7 +353,9 @@ func Fingerprint(obs *Observed) string {
 			fw.str(ctrs[i].ImageID)
 		}
 	}
-	if obs.Images != nil {
+	// An empty map is hashed like none: the file omits it, so it reads
+	// back as nil, and with no images nothing resolves either way.
+	if len(obs.Images) > 0 {
 		fw.str("images")
 		fw.labels(obs.Images)
 	}
