@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/moat-platform/moat/config"
 	"os"
 	"sort"
 
@@ -29,15 +30,11 @@ no secret values.`,
 			if err := checkFormat(format, "json"); err != nil {
 				return err
 			}
-			repo, err := loadRepo(c, args, "nothing exported")
+			repo, eng, err := repoEngine(c, args, "nothing exported")
 			if err != nil {
 				return err
 			}
 			instance := repo.Platform.Name
-			eng, err := openEngine(instance, c.ErrOrStderr(), repo.Platform)
-			if err != nil {
-				return withCode(exitInvalid, err)
-			}
 			o, err := eng.observe(c.Context(), instance, controller.NeedVolumes(repo))
 			if err != nil {
 				return withCode(exitInvalid, fmt.Errorf("observe live state: %w", err))
@@ -74,15 +71,11 @@ func newRemoveHostRules() *cobra.Command {
 		Short: "Remove every host protection rule (and moat's chains) of DIR's instance",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			repo, err := loadRepo(c, args, "no rule removed")
+			repo, eng, err := repoEngine(c, args, "no rule removed")
 			if err != nil {
 				return err
 			}
 			instance := repo.Platform.Name
-			eng, err := openEngine(instance, c.ErrOrStderr(), repo.Platform)
-			if err != nil {
-				return withCode(exitInvalid, err)
-			}
 			fw := eng.firewall
 			got, err := fw.Observe(c.Context(), instance)
 			if err != nil {
@@ -109,4 +102,19 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// repoEngine validates DIR and opens the engine of its instance: the
+// start of every state subcommand. nothing says what an invalid repo
+// leaves undone.
+func repoEngine(c *cobra.Command, args []string, nothing string) (*config.Repo, *engineHandle, error) {
+	repo, err := loadRepo(c, args, nothing)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := openEngine(repo.Platform.Name, c.ErrOrStderr(), repo.Platform)
+	if err != nil {
+		return nil, nil, withCode(exitInvalid, err)
+	}
+	return repo, eng, nil
 }
