@@ -41,8 +41,13 @@ const (
 // without deciding which part it belongs to.
 var Parts = []string{
 	"cmd", "env", "healthcheck", "image", "labels", "limits", "mounts",
-	"ports", "restart", "secrets", "security", "tmpfs", "user",
+	"ports", "restart", "secrets", "security", "swarm", "tmpfs", "user",
 }
+
+// partSwarm is hashed only when the spec has a Swarm part: single-host
+// specs keep the hashes (and so the containers) they had before Swarm
+// support, with no HashVersion bump.
+const partSwarm = "swarm"
 
 // SpecHash returns the spec hash of a container spec and its parts label
 // ("cmd=1a2b3c4d,env=..."). It depends only on what moat sets, never on
@@ -55,7 +60,11 @@ func SpecHash(s *state.ContainerSpec) (hash, parts string) {
 	whole.Write(e.take())
 	var label strings.Builder
 	label.Grow(len(Parts) * 16)
-	for i, name := range Parts {
+	first := true
+	for _, name := range Parts {
+		if name == partSwarm && s.Swarm == nil {
+			continue
+		}
 		e.str(HashVersion)
 		e.str(name)
 		encodePart(&e, name, s)
@@ -63,9 +72,10 @@ func SpecHash(s *state.ContainerSpec) (hash, parts string) {
 		e.str(name)
 		whole.Write(e.take())
 		whole.Write(sum[:])
-		if i > 0 {
+		if !first {
 			label.WriteByte(',')
 		}
+		first = false
 		label.WriteString(name)
 		label.WriteByte('=')
 		label.WriteString(hex.EncodeToString(sum[:partLen/2]))
@@ -194,6 +204,11 @@ func encodePart(e *encoder, part string, s *state.ContainerSpec) {
 		e.set(s.SecurityOpt)
 		e.str("sysctls")
 		e.strMap(s.Sysctls)
+	case partSwarm:
+		e.str("placement")
+		e.set(s.Swarm.Placement)
+		e.str("updateOrder")
+		e.str(s.Swarm.UpdateOrder)
 	case "tmpfs":
 		e.str("tmpfs")
 		e.strMap(s.Tmpfs)

@@ -125,6 +125,7 @@ func TestSpecHashParts(t *testing.T) {
 		{"healthcheck", func(s *state.ContainerSpec) { s.Healthcheck = nil }},
 		{"secrets", func(s *state.ContainerSpec) { s.SecretDigests["db-password"] = "hmac-sha256:rotated" }},
 		{"labels", func(s *state.ContainerSpec) { s.Labels[state.LabelReplica] = "2" }},
+		{"swarm", func(s *state.ContainerSpec) { s.Swarm = &state.SwarmSpec{UpdateOrder: "start-first"} }},
 		// Not in the hash: identity, in-place attachments, the hash labels.
 		{"", func(s *state.ContainerSpec) { s.Name = "demo.acme.api.2" }},
 		{"", func(s *state.ContainerSpec) { s.Networks = nil }},
@@ -172,6 +173,7 @@ func TestHashCoversEveryField(t *testing.T) {
 		"Memory": "limits", "NanoCPUs": "limits", "PidsLimit": "limits",
 		"Restart": "restart", "StopTimeout": "restart",
 		"Healthcheck": "healthcheck", "SecretDigests": "secrets",
+		"Swarm": "swarm",
 	}
 	typ := reflect.TypeFor[state.ContainerSpec]()
 	for i := range typ.NumField() {
@@ -208,17 +210,27 @@ func TestChangedParts(t *testing.T) {
 	}
 }
 
+// TestPartsLabelFormat: every part in order, the swarm part only when the
+// spec has one (single-host specs keep their pre-Swarm labels).
 func TestPartsLabelFormat(t *testing.T) {
-	s := fixedSpec()
-	_, parts := SpecHash(&s)
-	kvs := strings.Split(parts, ",")
-	if len(kvs) != len(Parts) {
-		t.Fatalf("parts label %q has %d entries, want %d", parts, len(kvs), len(Parts))
-	}
-	for i, kv := range kvs {
-		k, v, _ := strings.Cut(kv, "=")
-		if k != Parts[i] || len(v) != partLen {
-			t.Errorf("entry %q", kv)
+	single := slices.DeleteFunc(slices.Clone(Parts), func(p string) bool { return p == partSwarm })
+	for _, swarm := range []bool{false, true} {
+		s := fixedSpec()
+		want := single
+		if swarm {
+			s.Swarm = &state.SwarmSpec{Placement: []string{"node.labels.tenant==acme"}, UpdateOrder: "start-first"}
+			want = Parts
+		}
+		_, parts := SpecHash(&s)
+		kvs := strings.Split(parts, ",")
+		if len(kvs) != len(want) {
+			t.Fatalf("parts label %q has %d entries, want %d", parts, len(kvs), len(want))
+		}
+		for i, kv := range kvs {
+			k, v, _ := strings.Cut(kv, "=")
+			if k != want[i] || len(v) != partLen {
+				t.Errorf("entry %q", kv)
+			}
 		}
 	}
 }

@@ -93,6 +93,24 @@ type Peers interface {
 	ForgetPeer(ctx context.Context, addr string) error
 }
 
+// Updater is an engine that changes a live container's spec in place:
+// the Swarm engine, whose containers are services and whose spec change
+// is a rolling update (start-first or stop-first as spec.Swarm says).
+// UpdateContainer returns when the update has completed, and fails when
+// Swarm paused or rolled it back, or ctx ended first.
+type Updater interface {
+	UpdateContainer(ctx context.Context, id string, spec state.ContainerSpec) error
+}
+
+// SecretStore is an engine with an encrypted secret store (Swarm): a
+// secret version is created from the value at spec.Source, read only by
+// the engine and only at create time, and removed once no service mounts
+// it.
+type SecretStore interface {
+	CreateSecret(ctx context.Context, spec state.SecretSpec) (id string, err error)
+	RemoveSecret(ctx context.Context, name string) error
+}
+
 // ErrUnreachable wraps failures to reach the engine at all, so that the CLI
 // can say "is the engine running?" rather than print a transport error.
 var ErrUnreachable = errors.New("container engine unreachable")

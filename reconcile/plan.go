@@ -34,6 +34,8 @@ const (
 	// KindHostRules is the host protection of one tenant LAN (firewall
 	// rules in moat's own chains), named like its network.
 	KindHostRules Kind = "hostrules"
+	// KindSecret is a Swarm secret version (no value, only its name).
+	KindSecret Kind = "secret"
 )
 
 // Verb says which engine call an operation maps to; one operation is one
@@ -57,6 +59,11 @@ const (
 	VerbKeepVolume  Verb = "keep-volume"
 	VerbEnsureRules Verb = "ensure-hostrules"
 	VerbRemoveRules Verb = "remove-hostrules"
+	// VerbUpdate changes a container's spec in place (engine.Updater: a
+	// Swarm service's rolling update); Action Update.
+	VerbUpdate       Verb = "update-container"
+	VerbCreateSecret Verb = "create-secret"
+	VerbRemoveSecret Verb = "remove-secret"
 )
 
 // ResourceID names a resource: its kind and its engine name.
@@ -94,6 +101,8 @@ type Operation struct {
 	ContainerSpec *state.ContainerSpec `json:"containerSpec,omitempty"`
 	// HostRulesSpec is the desired rule set of an ensure-hostrules.
 	HostRulesSpec *state.HostRulesSpec `json:"hostRulesSpec,omitempty"`
+	// SecretSpec is the secret version a create-secret makes.
+	SecretSpec *state.SecretSpec `json:"secretSpec,omitempty"`
 	// EnsureVolumes are created (idempotently) before a container create
 	// or recreate when the snapshot did not list volumes.
 	EnsureVolumes []state.VolumeSpec `json:"ensureVolumes,omitempty"`

@@ -242,6 +242,10 @@ func normalized(obs *Observed) *Observed {
 		HostFirewall: obs.HostFirewall,
 		Images:       obs.Images,
 	}
+	if len(obs.Secrets) > 0 {
+		out.Secrets = slices.Clone(obs.Secrets)
+		sort.Slice(out.Secrets, func(i, j int) bool { return out.Secrets[i].Name < out.Secrets[j].Name })
+	}
 	if out.Networks == nil {
 		out.Networks = []Network{}
 	}
@@ -358,6 +362,34 @@ func Fingerprint(obs *Observed) string {
 	if len(obs.Images) > 0 {
 		fw.str("images")
 		fw.labels(obs.Images)
+	}
+	// Swarm came later still: overlay flags and secret objects, each a
+	// tagged section present only when it has something to say.
+	var flagged []int
+	for i := range nets {
+		if nets[i].Attachable || nets[i].Encrypted {
+			flagged = append(flagged, i)
+		}
+	}
+	if len(flagged) > 0 {
+		fw.str("overlay-flags")
+		fw.num(len(flagged))
+		for _, i := range flagged {
+			fw.str(nets[i].Name)
+			fw.bool(nets[i].Attachable)
+			fw.bool(nets[i].Encrypted)
+		}
+	}
+	if len(obs.Secrets) > 0 {
+		secs := slices.Clone(obs.Secrets)
+		sort.Slice(secs, func(i, j int) bool { return secs[i].Name < secs[j].Name })
+		fw.str("secrets")
+		fw.num(len(secs))
+		for _, s := range secs {
+			fw.str(s.ID)
+			fw.str(s.Name)
+			fw.labels(s.Labels)
+		}
 	}
 	fw.flush()
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

@@ -266,8 +266,11 @@ func TestFingerprintPinned(t *testing.T) {
 func TestObservedCarriesNoSecrets(t *testing.T) {
 	allowed := map[string][]string{
 		// Images: image references and ids, as the engine lists them.
-		"Observed":  {"Networks", "Containers", "Volumes", "Weave", "Images", "HostFirewall"},
-		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "ICC", "Labels"},
+		// Secrets: Swarm secret objects' ids, names and labels; the
+		// engine's list never carries values.
+		"Observed":  {"Networks", "Containers", "Volumes", "Weave", "Images", "HostFirewall", "Secrets"},
+		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "ICC", "Labels", "Attachable", "Encrypted"},
+		"Secret":    {"ID", "Name", "Labels"},
 		"Container": {"ID", "Name", "Image", "ImageID", "State", "Labels", "Networks", "NetworkIDs", "Volumes", "Addresses", "Inspect"},
 		"Volume":    {"Name", "Labels"},
 		// The router's report carries whether a password is set, never
@@ -277,7 +280,7 @@ func TestObservedCarriesNoSecrets(t *testing.T) {
 		"WeaveConnection": {"Address", "Outbound", "State", "Encrypted", "Info", "Peer"},
 		"WeaveDNSEntry":   {"Hostname", "Address", "ContainerID", "Origin", "Tombstone"},
 	}
-	for _, v := range []any{Observed{}, Network{}, Container{}, Volume{}, Weave{}, WeaveConnection{}, WeaveDNSEntry{}} {
+	for _, v := range []any{Observed{}, Network{}, Container{}, Volume{}, Secret{}, Weave{}, WeaveConnection{}, WeaveDNSEntry{}} {
 		typ := reflect.TypeOf(v)
 		var got []string
 		for i := range typ.NumField() {

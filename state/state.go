@@ -55,6 +55,13 @@ type Desired struct {
 	// the platform turned host protection off or the driver has no host
 	// bridge), sorted by Network.
 	HostRules []HostRulesSpec `json:"hostRules,omitempty"`
+	// Engine is the platform's engine: "" or EngineDocker for one host,
+	// EngineSwarm for Swarm mode (containers are services, a spec change
+	// is a rolling update, secrets are Swarm secrets).
+	Engine string `json:"engine,omitempty"`
+	// Secrets are the Swarm secret versions in use, sorted by Name; empty
+	// on the single-host engine (secrets are read-only bind mounts there).
+	Secrets []SecretSpec `json:"secrets,omitempty"`
 }
 
 // OptionBridgeName is the bridge driver option that names the host
@@ -136,6 +143,9 @@ type ContainerSpec struct {
 	// SecretDigests maps a secret name to a keyed hash of its value (never
 	// the value): in the spec hash so that a rotation recreates the app.
 	SecretDigests map[string]string `json:"secretDigests,omitempty"`
+
+	// Swarm is set on the Swarm engine only (see SwarmSpec).
+	Swarm *SwarmSpec `json:"swarm,omitempty"`
 }
 
 // Endpoint attaches a container to a network with DNS aliases.
@@ -194,6 +204,9 @@ type Observed struct {
 	// nil when it was not observed (a snapshot without it, an engine with
 	// no host firewall): then no host rule operation is planned.
 	HostFirewall *HostFirewall `json:"hostFirewall,omitempty"`
+	// Secrets are the instance's Swarm secret objects; nil on the
+	// single-host engine.
+	Secrets []Secret `json:"secrets,omitempty"`
 }
 
 // HostFirewall is what the host's firewall holds of one instance's rules.
@@ -228,6 +241,11 @@ type Network struct {
 	// ICC is the bridge's inter-container option as listed ("" unset).
 	ICC    string            `json:"icc,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Attachable and Encrypted are an overlay network's flags as listed:
+	// a tenant overlay made attachable by hand would let any container
+	// started on a Swarm node join it.
+	Attachable bool `json:"attachable,omitempty"`
+	Encrypted  bool `json:"encrypted,omitempty"`
 }
 
 // Container is a live container as listed by the engine. The snapshot holds
