@@ -78,16 +78,18 @@ func Compute(desired *state.Desired, observed *state.Observed, opts Options) (*P
 	}
 	c.networks()
 	c.volumes()
+	c.secretCreates()
 	if err := c.containers(); err != nil {
 		return nil, err
 	}
 	c.foreign()
 	c.removals()
+	c.secretRemovals()
 	c.hostRules()
 	if err := c.weave(); err != nil {
 		return nil, err
 	}
-	p := &Plan{Instance: desired.Instance, Revision: opts.Revision, Operations: c.ops,
+	p := &Plan{Instance: desired.Instance, Revision: opts.Revision, Engine: planEngine(desired.Engine), Operations: c.ops,
 		Fingerprint: state.Fingerprint(observed), SecretsUnknown: opts.UnknownSecrets}
 	if p.Operations == nil {
 		p.Operations = []Operation{}
@@ -108,6 +110,8 @@ type computer struct {
 	dNet map[string]*state.NetworkSpec
 	dVol map[string]*state.VolumeSpec
 	dCon map[string]bool
+	dSec map[string]*state.SecretSpec
+	oSec map[string]*state.Secret
 	oNet map[string]*state.Network   // every listed network
 	oCon map[string]*state.Container // every listed container
 	oVol map[string]*state.Volume    // nil when volumes were not listed
@@ -118,11 +122,12 @@ type computer struct {
 	// netCreate maps a network to the ID of the op that creates it.
 	netCreate map[string]string
 	volCreate map[string]string
+	secCreate map[string]string // secret name -> op id
 	// detach lists, per network, the ops that take a live container off
 	// it: its removal must wait for all of them (Docker refuses to remove
 	// a network with endpoints).
 	detach map[string][]string
-	// gone lists container removals and recreates: what a volume removal
+	// gone lists container removals, recreates and updates: what a volume removal
 	// waits for (the snapshot does not say which container mounts what).
 	gone []string
 
@@ -184,6 +189,7 @@ func (c *computer) index() error {
 			c.oVol[c.o.Volumes[i].Name] = &c.o.Volumes[i]
 		}
 	}
+	errs = append(errs, c.indexSecrets()...)
 	if len(errs) > 0 {
 		slices.Sort(errs)
 		return errors.New("reconcile: " + strings.Join(errs, "; "))
@@ -208,6 +214,7 @@ func (c *computer) index() error {
 			conflicts = append(conflicts, "volume "+name+" "+owner(v.Labels))
 		}
 	}
+	conflicts = append(conflicts, c.secretConflicts()...)
 	if len(conflicts) > 0 {
 		slices.Sort(conflicts)
 		return fmt.Errorf("reconcile: name conflict: %s; moat never touches objects it does not manage for instance %q: rename or remove them by hand",
@@ -238,8 +245,8 @@ func (c *computer) networks() {
 			c.netCreate[name] = c.add(networkOp(want, Create, VerbCreateNetwork, causeMissing))
 			continue
 		}
-		if diff := networkDiff(want, have); diff != "" {
-			c.netChange[name] = "spec changed: " + diff
+		if cause := c.networkCause(want, have); cause != "" {
+			c.netChange[name] = cause
 		}
 	}
 	for name, have := range c.oNet {
@@ -360,7 +367,11 @@ func (c *computer) createDeps(spec *state.ContainerSpec) ([]string, []state.Volu
 			deps = append(deps, id)
 		}
 	}
-	return deps, ensure, nil
+	sec, err := c.secretDeps(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(deps, sec...), ensure, nil
 }
 
 // containers emits the ops for every desired container: create when
@@ -390,7 +401,9 @@ func (c *computer) containers() error {
 		cause := ""
 		if have.Labels[state.LabelSpecHash] != hash {
 			cause = specCause(want.Labels[state.LabelSpecParts], have.Labels[state.LabelSpecParts], c.opts.UnknownSecrets)
-		} else if have.State == "dead" {
+		} else if have.State == "dead" && !c.swarm() {
+			// A dead service task is Swarm's to replace: a start
+			// (forced update) below asks it to.
 			cause = have.State
 		} else if id := state.ResolveImage(c.o.Images, want.Image); id != "" && have.ImageID != "" && have.ImageID != id {
 			// The tag moved to another image since the container was
@@ -413,8 +426,15 @@ func (c *computer) containers() error {
 			if timeout <= 0 {
 				timeout = DefaultStopTimeout
 			}
-			id := c.add(Operation{Resource: res, Action: Replace, Verb: VerbRecreate, Cause: cause,
-				Tenant: tenant, LiveID: have.ID, ContainerSpec: &spec, EnsureVolumes: ensure, StopTimeout: timeout, DependsOn: deps})
+			op := Operation{Resource: res, Action: Replace, Verb: VerbRecreate, Cause: cause,
+				Tenant: tenant, LiveID: have.ID, ContainerSpec: &spec, EnsureVolumes: ensure, StopTimeout: timeout, DependsOn: deps}
+			if c.swarm() {
+				// One rolling update sets everything, networks included:
+				// no connect or disconnect of its own, and no stop timeout
+				// (the spec carries the one Swarm uses).
+				op.Action, op.Verb, op.StopTimeout = Update, VerbUpdate, 0
+			}
+			id := c.add(op)
 			c.gone = append(c.gone, id)
 			// The old container leaves every network with the recreate,
 			// except a network being replaced that the new one is on too:
@@ -441,7 +461,7 @@ func (c *computer) containers() error {
 		// app, it does not change what it is, so recreating it would throw
 		// away its state for nothing.
 		var fixes, first []string
-		if have.State == "paused" {
+		if have.State == "paused" && !c.swarm() {
 			id := c.add(Operation{Resource: res, Action: Update, Verb: VerbUnpause, Cause: "paused",
 				Tenant: tenant, LiveID: have.ID})
 			fixes, first = append(fixes, id), []string{id}
@@ -500,12 +520,7 @@ func (c *computer) containers() error {
 			fixes = append(fixes, c.add(Operation{Resource: res, Action: Update, Verb: VerbConnect, Cause: cause,
 				Tenant: tenant, Network: ep.Network, Aliases: slices.Clone(ep.Aliases), LiveID: have.ID, DependsOn: deps}))
 		}
-		switch have.State {
-		case "exited", "created":
-			cause := "stopped"
-			if have.State == "created" {
-				cause = "created, not running"
-			}
+		if cause := c.notRunning(have); cause != "" {
 			// It also waits for the creates of its networks: a start
 			// on a network that does not exist yet fails.
 			deps := slices.Clone(fixes)
@@ -514,6 +529,12 @@ func (c *computer) containers() error {
 					deps = append(deps, id)
 				}
 			}
+			// A service's task mounts its secrets when it starts.
+			sec, err := c.secretDeps(want)
+			if err != nil {
+				return err
+			}
+			deps = append(deps, sec...)
 			c.add(Operation{Resource: res, Action: Update, Verb: VerbStart, Cause: cause,
 				Tenant: tenant, LiveID: have.ID, DependsOn: deps})
 		}

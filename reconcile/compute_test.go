@@ -25,6 +25,7 @@ type fixtureOptions struct {
 	EvictUnmanaged  bool `json:"evictUnmanaged"`
 	PruneVolumes    bool `json:"pruneVolumes"`
 	AllowMassDelete bool `json:"allowMassDelete"`
+	UnknownSecrets  bool `json:"unknownSecrets"`
 }
 
 type fixture struct {
@@ -61,7 +62,7 @@ func loadFixture(t *testing.T, dir string) fixture {
 	}
 	var o fixtureOptions
 	decodeStrict(t, filepath.Join(dir, "options.json"), &o)
-	f.opts = Options{EvictUnmanaged: o.EvictUnmanaged, PruneVolumes: o.PruneVolumes}
+	f.opts = Options{EvictUnmanaged: o.EvictUnmanaged, PruneVolumes: o.PruneVolumes, UnknownSecrets: o.UnknownSecrets}
 	f.guard = GuardOptions{AllowMassDelete: o.AllowMassDelete}
 	return f
 }
@@ -162,6 +163,8 @@ func TestShuffledInput(t *testing.T) {
 			shuffle(rng, f.observed.Networks)
 			shuffle(rng, f.observed.Containers)
 			shuffle(rng, f.observed.Volumes)
+			shuffle(rng, f.desired.Secrets)
+			shuffle(rng, f.observed.Secrets)
 			for i := range f.desired.Containers {
 				shuffle(rng, f.desired.Containers[i].Networks)
 			}
@@ -246,12 +249,20 @@ func checkPlan(t *testing.T, p *Plan, d *state.Desired, o *state.Observed) {
 	}
 	for _, op := range p.Operations {
 		switch op.Verb {
-		case VerbCreate, VerbRecreate:
+		case VerbCreate, VerbRecreate, VerbUpdate:
 			for _, ep := range op.ContainerSpec.Networks {
 				mustPrecede(OpID(VerbCreateNetwork, ResourceID{KindNetwork, ep.Network}, ""), op.ID)
 			}
 			for _, m := range op.ContainerSpec.Mounts {
 				mustPrecede(OpID(VerbCreateVolume, ResourceID{KindVolume, m.Source}, ""), op.ID)
+				mustPrecede(OpID(VerbCreateSecret, ResourceID{KindSecret, m.Source}, ""), op.ID)
+			}
+		case VerbRemoveSecret:
+			// No service may still mount it: every container op first.
+			for _, other := range p.Operations {
+				if other.Resource.Kind == KindContainer && other.Action != Report {
+					mustPrecede(other.ID, op.ID)
+				}
 			}
 		case VerbConnect:
 			mustPrecede(OpID(VerbCreateNetwork, ResourceID{KindNetwork, op.Network}, ""), op.ID)

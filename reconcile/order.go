@@ -14,8 +14,10 @@ const (
 	groupNetworkCreate          // creates and both halves of a replace
 	groupHostRules              // ensures of host protection
 	groupVolumeCreate           //
+	groupSecretCreate           // Swarm secret versions, before the services that mount them
 	groupContainer              // everything but container removals
 	groupContainerRemove        //
+	groupSecretRemove           // after every container op: none mounts it any more
 	groupNetworkRemove          //
 	groupVolumeRemove           //
 	groupHostRulesRemove        // after the LAN is gone
@@ -40,6 +42,11 @@ func group(op *Operation) int {
 			return groupHostRulesRemove
 		}
 		return groupHostRules
+	case KindSecret:
+		if op.Action == Delete {
+			return groupSecretRemove
+		}
+		return groupSecretCreate
 	}
 	if op.Action == Delete {
 		return groupContainerRemove
@@ -57,6 +64,7 @@ var verbRank = map[Verb]int{
 	VerbUnpause:       2,
 	VerbDisconnect:    2,
 	VerbRecreate:      3,
+	VerbUpdate:        3,
 	VerbCreate:        3,
 	VerbConnect:       4,
 	VerbStart:         5,
@@ -68,6 +76,8 @@ var verbRank = map[Verb]int{
 	VerbRemoveRules:   7,
 	VerbConnectPeer:   1,
 	VerbForgetPeer:    7,
+	VerbCreateSecret:  1,
+	VerbRemoveSecret:  7,
 }
 
 func compareOps(a, b *Operation) int {

@@ -15,7 +15,7 @@ type Action string
 
 const (
 	Create  Action = "+"
-	Update  Action = "~" // in place: start, connect, disconnect
+	Update  Action = "~" // in place: start, connect, disconnect, a Swarm service's update
 	Replace Action = "-/+"
 	Delete  Action = "-"
 	// Report is drift moat sees but does not change (an unmanaged
@@ -124,8 +124,11 @@ type Plan struct {
 	// SecretsUnknown marks a plan made without the secret store (a
 	// pull-request check): secret rotations are invisible to it, and apply
 	// refuses it.
-	SecretsUnknown bool        `json:"secrets_unknown,omitempty"`
-	Operations     []Operation `json:"operations"`
+	SecretsUnknown bool `json:"secrets_unknown,omitempty"`
+	// Engine is the engine the plan is for: "" for the single host,
+	// state.EngineSwarm for Swarm mode (containers are services there).
+	Engine     string      `json:"engine,omitempty"`
+	Operations []Operation `json:"operations"`
 }
 
 // Empty reports whether the plan changes nothing (reports do not count).
@@ -154,10 +157,12 @@ func OpID(verb Verb, r ResourceID, network string) string {
 // without its cause.
 func (op *Operation) Detail() string {
 	switch op.Verb {
-	case VerbCreateNetwork, VerbCreateVolume, VerbCreate:
+	case VerbCreateNetwork, VerbCreateVolume, VerbCreate, VerbCreateSecret:
 		return "create"
-	case VerbRemoveNetwork, VerbRemoveVolume, VerbRemove:
+	case VerbRemoveNetwork, VerbRemoveVolume, VerbRemove, VerbRemoveSecret:
 		return "remove"
+	case VerbUpdate:
+		return "update"
 	case VerbRecreate:
 		return "recreate"
 	case VerbStart:

@@ -40,8 +40,8 @@ func (c *computer) foreign() {
 			}
 			if c.dNet[n] == nil {
 				op.Cause += "; it blocks removing the network"
-			} else if d := networkDiff(c.dNet[n], net); d != "" {
-				op.Cause += "; it blocks replacing the network (spec changed: " + d + ")"
+			} else if why := c.networkCause(c.dNet[n], net); why != "" {
+				op.Cause += "; it blocks replacing the network (" + why + ")"
 			}
 			c.add(op)
 		}

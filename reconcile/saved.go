@@ -31,6 +31,7 @@ func CompareSaved(saved, fresh *Plan) []string {
 	top("revision", saved.Revision, fresh.Revision)
 	top("fingerprint", saved.Fingerprint, fresh.Fingerprint)
 	top("secrets_unknown", saved.SecretsUnknown, fresh.SecretsUnknown)
+	top("engine", saved.Engine, fresh.Engine)
 	s, f := opsByID(saved), opsByID(fresh)
 	for _, id := range slices.Sorted(maps.Keys(s)) {
 		if _, ok := f[id]; !ok {
