@@ -47,35 +47,6 @@ const SharedScope = "shared"
 // without an entry in Options.SecretDigests.
 var ErrMissingSecretDigest = errors.New("no digest for secret")
 
-// Names of the engine objects. Every element is a DNS label (checked), so
-// the '.' separator cannot appear inside one and names cannot collide
-// across scopes (the reserved tenant "shared" aside).
-
-// NetworkName is the engine name of tenant's LAN lan.
-func NetworkName(instance, tenant, lan string) string {
-	return instance + "." + tenant + "." + lan
-}
-
-// ContainerName is the engine name of replica (1-based) of a tenant's app.
-func ContainerName(instance, tenant, app string, replica int) string {
-	return fmt.Sprintf("%s.%s.%s.%d", instance, tenant, app, replica)
-}
-
-// ServiceContainerName is the engine name of a shared service's container.
-func ServiceContainerName(instance, service string) string {
-	return instance + "." + SharedScope + "." + service
-}
-
-// VolumeName is the engine name of a tenant's named volume.
-func VolumeName(instance, tenant, volume string) string {
-	return instance + "." + tenant + "." + volume
-}
-
-// SharedVolumeName is the engine name of a shared volume.
-func SharedVolumeName(instance, volume string) string {
-	return instance + "." + SharedScope + "." + volume
-}
-
 // compiler holds the indexes built once per Compile and the errors found;
 // errors are collected (not returned at the first) so that a caller sees
 // every missing secret digest at once.

@@ -38,24 +38,6 @@ const linkBits = 29
 // container; never published), unless the service itself uses that port.
 const gatewayMetricsPort = 9090
 
-// GatewayContainerName is the engine name of tenant's gateway to service.
-// App containers end in a replica number, so the names cannot collide.
-func GatewayContainerName(instance, tenant, service string) string {
-	return instance + "." + tenant + "." + service + ".gateway"
-}
-
-// LinkNetworkName is the engine name of the network between tenant's
-// gateway to service and the service. A LAN name has three parts, so the
-// names cannot collide.
-func LinkNetworkName(instance, tenant, service string) string {
-	return instance + "." + tenant + "." + service + ".link"
-}
-
-// EgressNetworkName is the engine name of a shared service's egress network.
-func EgressNetworkName(instance, service string) string {
-	return instance + "." + SharedScope + "." + service + ".egress"
-}
-
 // use is one (tenant, service) pair that needs a gateway.
 type use struct {
 	tenant, service string

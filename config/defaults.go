@@ -6,6 +6,7 @@ import "strconv"
 // place, so the documentation (docs/CONFIG.md) and the compiler agree on
 // what an absent field means:
 //
+//	Platform.engine                  docker
 //	Platform.network.driver          bridge
 //	Platform.network.hostProtection  true           when the key is absent
 //	Platform.network.weave.plugin    weavemesh
@@ -34,6 +35,7 @@ import "strconv"
 // whether 0 is allowed is the schema's call, not a silent rewrite here.
 // Strings default when empty: an empty user or protocol means nothing.
 const (
+	DefaultEngine         = EngineDocker
 	DefaultNetworkDriver  = "bridge"
 	DefaultWeavePlugin    = "weavemesh"
 	DefaultWeaveBridge    = "weave"
@@ -80,6 +82,7 @@ func applyDefaults(r *Repo) {
 }
 
 func platformDefaults(p *Platform) {
+	setString(&p.Engine, DefaultEngine)
 	setString(&p.Network.Driver, DefaultNetworkDriver)
 	if !has(p.Src, "network", "hostProtection") {
 		p.Network.HostProtection = true

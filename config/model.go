@@ -55,9 +55,20 @@ func (m Meta) Pos(path ...any) diag.Pos {
 	return m.Src.Pos(path...)
 }
 
+// Engines a platform can run on (Platform.Engine); the values of
+// state.EngineDocker and state.EngineSwarm.
+const (
+	EngineDocker = "docker"
+	EngineSwarm  = "swarm"
+)
+
 // Platform is the platform's own settings (platform.yaml, exactly one).
 type Platform struct {
-	Meta     `yaml:",inline"`
+	Meta `yaml:",inline"`
+	// Engine is what moat drives: "docker" (one host, the default) or
+	// "swarm" (Docker's Swarm mode: apps, shared services and gateways
+	// become services, LANs encrypted overlays, secrets Swarm secrets).
+	Engine   string          `yaml:"engine"`
 	Network  PlatformNetwork `yaml:"network"`
 	Policy   Policy          `yaml:"policy"`
 	Runtime  Runtime         `yaml:"runtime"`
@@ -159,6 +170,17 @@ type Tenant struct {
 	// GatewayLimits override the platform's gateways.limits for this
 	// tenant, field by field (a zero or empty field keeps the platform's).
 	GatewayLimits GatewayLimits `yaml:"gatewayLimits"`
+	// Placement pins the tenant's apps and gateways to Swarm nodes (engine
+	// swarm only). It lives here, in the platform-owned registry, so that
+	// a tenant can never place itself.
+	Placement *Placement `yaml:"placement"`
+}
+
+// Placement selects the Swarm nodes a tenant's services may run on.
+type Placement struct {
+	// NodeLabels become the constraints node.labels.<key>==<value>, all
+	// of which a node must carry.
+	NodeLabels map[string]string `yaml:"nodeLabels"`
 }
 
 // Quota bounds the sum over a tenant's containers (replicas x resources).

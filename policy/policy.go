@@ -1,7 +1,7 @@
 // Package policy holds the rules that cross documents, in Go after CUE
 // (CUE evaluates those too slowly at scale): ownership by path, uniqueness,
-// addresses, links, access modes, capability exceptions, quotas, secrets
-// and ports.
+// addresses, links, access modes, capability exceptions, quotas, secrets,
+// ports and the Swarm engine's constraints.
 //
 // The config repo is untrusted: each tenant edits its own folder. Check
 // therefore first decides which documents it believes (ownership), and every
@@ -47,6 +47,7 @@ func Check(repo *config.Repo) diag.List {
 	c.quotas()
 	c.secrets()
 	c.ports()
+	c.swarm()
 	return c.out
 }
 

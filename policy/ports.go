@@ -38,8 +38,8 @@ type portUse struct {
 	index  int
 }
 
-// ports refuses published ports where the platform does not allow them,
-// and a host port published twice. The first app in repository order keeps
+// ports refuses published ports where the platform does not allow them
+// (on Swarm never: swarm.publish), and a host port published twice. The first app in repository order keeps
 // the port. When the other publisher belongs to another tenant the message
 // does not name it: a tenant learns only that the port is taken.
 func (c *checker) ports() {
@@ -57,9 +57,16 @@ func (c *checker) ports() {
 	}
 	slices.SortStableFunc(apps, func(x, y portUse) int { return comparePos(x.app.Meta, y.app.Meta) })
 	taken := map[hostPort]portUse{}
+	onSwarm := c.platform != nil && c.platform.Engine == config.EngineSwarm
 	for _, pu := range apps {
 		a, tenant := pu.app, pu.tenant
 		for i, p := range a.Ports {
+			if onSwarm {
+				// Whatever publishPorts says (swarm.publish reports it too).
+				c.add(a.Pos("ports", i), "swarm.publish",
+					"the platform runs on Swarm, which cannot publish a port on one host address (its routing mesh publishes on every node's 0.0.0.0); remove ports from app %s", a.Name)
+				continue
+			}
 			if !allowed {
 				c.add(a.Pos("ports", i), "ports.not-allowed",
 					"the platform does not allow published ports (policy.publishPorts is false); remove ports from app %s", a.Name)

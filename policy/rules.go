@@ -127,6 +127,20 @@ var rules = []diag.Rule{
 	{ID: "ports.conflict", Area: "ports",
 		Summary: "a host port published twice on the host (by two apps, twice by one app, or by an app with several replicas)",
 		Fix:     "choose another host port, or run one replica"},
+
+	// Swarm (engine: swarm).
+	{ID: "swarm.driver", Area: "swarm",
+		Summary: "engine swarm without network.driver overlay, driver overlay without engine swarm (overlay networks of standalone containers are not supported), or network.encrypted on a bridge",
+		Fix:     "set engine: swarm together with driver: overlay (and encrypted: true for IPsec between nodes), or keep engine docker with driver bridge"},
+	{ID: "swarm.publish", Area: "swarm",
+		Summary: "published host ports on a Swarm platform: Swarm publishes on every node's 0.0.0.0 through its routing mesh and cannot bind one address",
+		Fix:     "remove the app's ports and the platform's publishPorts: true; reach apps through a shared service instead"},
+	{ID: "swarm.name", Area: "swarm",
+		Summary: "on Swarm, a name that contains \"--\" (the separator of Swarm engine names), or an engine name made of the platform's, tenant's and app's names that is longer than 63 characters (64 for a secret)",
+		Fix:     "rename the element, or shorten the names the engine name is made of"},
+	{ID: "swarm.placement", Area: "swarm",
+		Summary: "a tenant's placement on a platform that is not on Swarm, or a node label name or value that is not letters, digits, '.', '_' or '-'",
+		Fix:     "remove placement, set engine: swarm, or fix the label"},
 }
 
 func init() { diag.Register(rules...) }

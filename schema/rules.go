@@ -21,7 +21,7 @@ var rules = []diag.Rule{
 		Summary: "names are DNS labels: 1-30 lowercase letters, digits and '-', no leading or trailing '-'",
 		Fix:     "rename, e.g. web-api"},
 	{ID: "structure.enum", Area: "structure",
-		Summary: "network driver or protocol outside its fixed set",
+		Summary: "engine, network driver or protocol outside its fixed set",
 		Fix:     "use one of the values the message lists"},
 	{ID: "structure.cidr", Area: "structure",
 		Summary: "pool, block, subnet or publish address is not IPv4 CIDR / address syntax, or a block or subnet has host bits set (10.80.1.7/24)",

@@ -64,8 +64,8 @@ func TestSchemaRulesRegistered(t *testing.T) {
 // are the yaml names of the model's fields (so decode and schema agree).
 func TestKindsCovered(t *testing.T) {
 	want := map[string][]string{
-		"Platform":      {"gateways", "kind", "name", "network", "policy", "runtime"},
-		"Tenant":        {"block", "gatewayLimits", "grants", "kind", "name", "quota", "user"},
+		"Platform":      {"engine", "gateways", "kind", "name", "network", "policy", "runtime"},
+		"Tenant":        {"block", "gatewayLimits", "grants", "kind", "name", "placement", "quota", "user"},
 		"SharedService": {"command", "egress", "env", "image", "kind", "name", "offers", "port", "protocol", "resources"},
 		"SharedVolume":  {"kind", "name", "offers"},
 		"Lan":           {"internet", "kind", "name", "subnet", "tenant"},
