@@ -8,10 +8,16 @@ import (
 	"io"
 
 	"github.com/moat-platform/moat/reconcile"
+	"github.com/moat-platform/moat/state"
 )
 
 // FormatVersion is the version of the JSON plan format. Bump it on any
 // change that an older moat would misread; ReadPlan refuses other versions.
+//
+// Swarm did not bump it: a single-host plan is written exactly as before
+// (engine is omitted when empty), and a Swarm plan always carries
+// "engine": "swarm", a field an older moat's strict reader refuses (as it
+// refuses the new verbs and spec fields), so no older moat can misread one.
 const FormatVersion = "1"
 
 // planFile is the JSON plan document and the saved-plan file.
@@ -21,6 +27,7 @@ type planFile struct {
 	Revision       string                `json:"revision"`
 	Fingerprint    string                `json:"fingerprint"`
 	SecretsUnknown bool                  `json:"secrets_unknown,omitempty"`
+	Engine         string                `json:"engine,omitempty"`
 	Summary        reconcile.Summary     `json:"summary"`
 	Operations     []reconcile.Operation `json:"operations"`
 }
@@ -33,6 +40,7 @@ func JSON(w io.Writer, p *reconcile.Plan) error {
 		Revision:       p.Revision,
 		Fingerprint:    p.Fingerprint,
 		SecretsUnknown: p.SecretsUnknown,
+		Engine:         p.Engine,
 		Summary:        p.Summary(),
 		Operations:     p.Operations,
 	}
@@ -86,7 +94,7 @@ func ReadPlan(r io.Reader) (*reconcile.Plan, error) {
 	if dec.More() {
 		return nil, errors.New("read plan: trailing data after the plan")
 	}
-	p := &reconcile.Plan{Instance: f.Instance, Revision: f.Revision, Fingerprint: f.Fingerprint, SecretsUnknown: f.SecretsUnknown, Operations: f.Operations}
+	p := &reconcile.Plan{Instance: f.Instance, Revision: f.Revision, Fingerprint: f.Fingerprint, SecretsUnknown: f.SecretsUnknown, Engine: f.Engine, Operations: f.Operations}
 	if p.Operations == nil {
 		p.Operations = []reconcile.Operation{}
 	}
@@ -113,6 +121,13 @@ var verbs = map[reconcile.Verb]struct {
 	reconcile.VerbRecreate:      {reconcile.KindContainer, []reconcile.Action{reconcile.Replace}},
 	reconcile.VerbRemove:        {reconcile.KindContainer, []reconcile.Action{reconcile.Delete}},
 	reconcile.VerbStart:         {reconcile.KindContainer, []reconcile.Action{reconcile.Update}},
+	reconcile.VerbUnpause:       {reconcile.KindContainer, []reconcile.Action{reconcile.Update}},
+	reconcile.VerbUpdate:        {reconcile.KindContainer, []reconcile.Action{reconcile.Update}},
+	reconcile.VerbKeepVolume:    {reconcile.KindVolume, []reconcile.Action{reconcile.Report}},
+	reconcile.VerbEnsureRules:   {reconcile.KindHostRules, []reconcile.Action{reconcile.Create, reconcile.Update}},
+	reconcile.VerbRemoveRules:   {reconcile.KindHostRules, []reconcile.Action{reconcile.Delete}},
+	reconcile.VerbCreateSecret:  {reconcile.KindSecret, []reconcile.Action{reconcile.Create}},
+	reconcile.VerbRemoveSecret:  {reconcile.KindSecret, []reconcile.Action{reconcile.Delete}},
 	reconcile.VerbConnect:       {reconcile.KindContainer, []reconcile.Action{reconcile.Update}},
 	reconcile.VerbDisconnect:    {reconcile.KindContainer, []reconcile.Action{reconcile.Update}},
 	reconcile.VerbReport:        {reconcile.KindContainer, []reconcile.Action{reconcile.Report}},
@@ -128,6 +143,9 @@ var reportKinds = map[reconcile.Kind]bool{reconcile.KindContainer: true, reconci
 func check(p *reconcile.Plan) error {
 	if p.Instance == "" {
 		return errors.New("no instance")
+	}
+	if p.Engine != "" && p.Engine != state.EngineSwarm {
+		return fmt.Errorf("unknown engine %q", p.Engine)
 	}
 	ids := make(map[string]bool, len(p.Operations))
 	for i := range p.Operations {
@@ -158,11 +176,15 @@ func check(p *reconcile.Plan) error {
 		switch {
 		case op.Verb == reconcile.VerbCreateNetwork && op.NetworkSpec == nil,
 			op.Verb == reconcile.VerbCreateVolume && op.VolumeSpec == nil,
-			(op.Verb == reconcile.VerbCreate || op.Verb == reconcile.VerbRecreate) && op.ContainerSpec == nil:
+			(op.Verb == reconcile.VerbCreate || op.Verb == reconcile.VerbRecreate || op.Verb == reconcile.VerbUpdate) && op.ContainerSpec == nil,
+			op.Verb == reconcile.VerbCreateSecret && op.SecretSpec == nil,
+			op.Verb == reconcile.VerbEnsureRules && op.HostRulesSpec == nil:
 			return fmt.Errorf("%s: no spec to create from", at)
 		case op.NetworkSpec != nil && op.NetworkSpec.Name != op.Resource.Name,
 			op.VolumeSpec != nil && op.VolumeSpec.Name != op.Resource.Name,
-			op.ContainerSpec != nil && op.ContainerSpec.Name != op.Resource.Name:
+			op.ContainerSpec != nil && op.ContainerSpec.Name != op.Resource.Name,
+			op.SecretSpec != nil && op.SecretSpec.Name != op.Resource.Name,
+			op.HostRulesSpec != nil && op.HostRulesSpec.Network != op.Resource.Name:
 			return fmt.Errorf("%s: spec is for another resource", at)
 		case (op.Verb == reconcile.VerbConnect || op.Verb == reconcile.VerbDisconnect ||
 			(op.Verb == reconcile.VerbReport && op.Resource.Kind != reconcile.KindPeer)) && op.Network == "":

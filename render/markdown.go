@@ -19,7 +19,7 @@ const MarkdownMaxRows = 300
 func Markdown(w io.Writer, p *reconcile.Plan) error {
 	ew := &errWriter{w: w}
 	s := p.Summary()
-	ew.printf("### moat plan for `%s`", code(p.Instance))
+	ew.printf("### moat plan for `%s`%s", code(p.Instance), engineNote(p))
 	if p.Revision != "" {
 		ew.printf(" at `%s`", code(p.Revision))
 	}
@@ -71,7 +71,7 @@ func Markdown(w io.Writer, p *reconcile.Plan) error {
 			if op.Network != "" && op.Verb != reconcile.VerbReport {
 				detail = strings.TrimSuffix(detail, op.Network) + "`" + code(op.Network) + "`"
 			}
-			ew.printf("| `%s` | %s `%s` | %s | %s |\n", op.Action, op.Resource.Kind, code(op.Resource.Name), detail, text(op.Cause))
+			ew.printf("| `%s` | %s `%s` | %s | %s |\n", op.Action, kindName(p, op.Resource.Kind), code(op.Resource.Name), detail, text(op.Cause))
 		}
 	}
 	if rest := len(p.Operations) - rows; rest > 0 {

@@ -76,6 +76,57 @@ func samplePlan() *reconcile.Plan {
 	return &reconcile.Plan{Instance: "prod", Revision: "4f49a9d", Fingerprint: "sha256:5e1f", Operations: ops}
 }
 
+// swarmPlan is a secret rotation on Swarm, with a service restarted and
+// a replaced overlay, the way Compute orders it.
+func swarmPlan() *reconcile.Plan {
+	const (
+		oldPw = "prod--acme--db-password--0a1b2c3d4e5f"
+		newPw = "prod--acme--db-password--ffeeddccbbaa"
+	)
+	web := func(name string) *state.ContainerSpec {
+		return &state.ContainerSpec{Name: name, Image: "registry.example/shop:1.4",
+			Env:    []string{"SENTINEL_ENV=do-not-print"},
+			Mounts: []state.Mount{{Type: state.MountSecret, Source: newPw, Target: "/run/secrets/db-password", ReadOnly: true}},
+			Swarm:  &state.SwarmSpec{UpdateOrder: "start-first"}}
+	}
+	ops := []reconcile.Operation{
+		op(reconcile.Replace, reconcile.VerbRemoveNetwork, reconcile.KindNetwork, "prod--acme--lan", "", "acme", "attachable by hand"),
+		op(reconcile.Replace, reconcile.VerbCreateNetwork, reconcile.KindNetwork, "prod--acme--lan", "", "acme", "attachable by hand",
+			"remove-network:network/prod--acme--lan"),
+		op(reconcile.Create, reconcile.VerbCreateSecret, reconcile.KindSecret, newPw, "", "acme", "new version (rotated)"),
+		op(reconcile.Update, reconcile.VerbStart, reconcile.KindContainer, "prod--acme--db--1", "", "acme", "no running task (failed)"),
+		op(reconcile.Update, reconcile.VerbUpdate, reconcile.KindContainer, "prod--acme--web--1", "", "acme", "spec changed: secrets",
+			"create-network:network/prod--acme--lan", "create-secret:secret/"+newPw),
+		op(reconcile.Update, reconcile.VerbUpdate, reconcile.KindContainer, "prod--acme--web--2", "", "acme", "spec changed: secrets",
+			"create-network:network/prod--acme--lan", "create-secret:secret/"+newPw),
+		op(reconcile.Delete, reconcile.VerbRemoveSecret, reconcile.KindSecret, oldPw, "", "acme", "old version (now "+newPw+")",
+			"start-container:container/prod--acme--db--1", "update-container:container/prod--acme--web--1", "update-container:container/prod--acme--web--2"),
+	}
+	ops[1].NetworkSpec = &state.NetworkSpec{Name: "prod--acme--lan", Driver: "overlay", Subnet: "10.20.1.0/24",
+		Options: map[string]string{"encrypted": "true"}, Labels: map[string]string{state.LabelTenant: "acme"}}
+	ops[0].LiveID = "net1"
+	ops[2].SecretSpec = &state.SecretSpec{Name: newPw, Source: "/srv/moat-secrets/acme/db-password", Digest: "hmac-sha256:ffeeddccbbaa99887766554433221100",
+		Labels: map[string]string{state.LabelTenant: "acme", state.LabelSecret: "db-password"}}
+	ops[3].LiveID = "svc-db"
+	ops[4].ContainerSpec, ops[4].LiveID = web("prod--acme--web--1"), "svc-web1"
+	ops[5].ContainerSpec, ops[5].LiveID = web("prod--acme--web--2"), "svc-web2"
+	ops[6].LiveID = "sec-old"
+	return &reconcile.Plan{Instance: "prod", Revision: "4f49a9d", Fingerprint: "sha256:5e1f", Engine: state.EngineSwarm, Operations: ops}
+}
+
+// hostPlan has the single-host verbs samplePlan leaves out: host rules, an
+// unpause and a kept volume.
+func hostPlan() *reconcile.Plan {
+	ops := []reconcile.Operation{
+		op(reconcile.Create, reconcile.VerbEnsureRules, reconcile.KindHostRules, "prod.acme.lan", "", "acme", "missing"),
+		op(reconcile.Update, reconcile.VerbUnpause, reconcile.KindContainer, "prod.acme.db.1", "", "acme", "paused"),
+		op(reconcile.Delete, reconcile.VerbRemoveRules, reconcile.KindHostRules, "prod.gone.lan", "", "gone", "no longer in config"),
+		op(reconcile.Report, reconcile.VerbKeepVolume, reconcile.KindVolume, "prod.gone.data", "", "gone", "no longer in config; kept"),
+	}
+	ops[0].HostRulesSpec = &state.HostRulesSpec{Network: "prod.acme.lan", Tenant: "acme", Bridge: "moat-x", Subnet: "10.20.1.0/24", Hash: "h"}
+	return &reconcile.Plan{Instance: "prod", Fingerprint: "sha256:5e1f", Operations: ops}
+}
+
 func reportOnly() *reconcile.Plan {
 	p := samplePlan()
 	p.Operations = p.Operations[4:5]
@@ -105,7 +156,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestGoldens(t *testing.T) {
-	plans := map[string]*reconcile.Plan{"sample": samplePlan(), "empty": emptyPlan(), "report-only": reportOnly()}
+	plans := map[string]*reconcile.Plan{"sample": samplePlan(), "empty": emptyPlan(), "report-only": reportOnly(), "swarm": swarmPlan()}
 	formats := map[string]func(*bytes.Buffer, *reconcile.Plan) error{
 		"txt":  func(b *bytes.Buffer, p *reconcile.Plan) error { return Text(b, p) },
 		"md":   func(b *bytes.Buffer, p *reconcile.Plan) error { return Markdown(b, p) },
@@ -126,7 +177,7 @@ func TestGoldens(t *testing.T) {
 }
 
 func TestJSONRoundTrip(t *testing.T) {
-	for _, p := range []*reconcile.Plan{samplePlan(), emptyPlan()} {
+	for _, p := range []*reconcile.Plan{samplePlan(), emptyPlan(), swarmPlan(), hostPlan()} {
 		var b bytes.Buffer
 		if err := JSON(&b, p); err != nil {
 			t.Fatal(err)
@@ -170,6 +221,47 @@ func TestReadPlanRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestReadPlanRefusesSwarm: a Swarm plan's new operations are checked
+// like the others.
+func TestReadPlanRefusesSwarm(t *testing.T) {
+	var b bytes.Buffer
+	if err := JSON(&b, swarmPlan()); err != nil {
+		t.Fatal(err)
+	}
+	good := b.String()
+	cut := func(field string) string {
+		i := strings.Index(good, `"`+field+`": {`)
+		if i < 0 {
+			t.Fatalf("no %s in the plan", field)
+		}
+		j := strings.Index(good[i:], "\n      }") + len("\n      }")
+		return good[:i] + `"tenant": "acme"` + good[i+j:]
+	}
+	for _, tc := range []struct{ name, doc, want string }{
+		{"unknown engine", strings.Replace(good, `"engine": "swarm"`, `"engine": "nomad"`, 1), `unknown engine "nomad"`},
+		{"update without spec", cut("containerSpec"), "no spec to create from"},
+		{"secret without spec", cut("secretSpec"), "no spec to create from"},
+		{"secret spec of another", strings.Replace(good, `"secretSpec": {`+"\n        \"name\": \"prod--acme--db-password--ffeeddccbbaa\"", `"secretSpec": {"name": "other"`, 1), "spec is for another resource"},
+		{"update as replace", strings.Replace(good, `"action": "~",`+"\n      \"verb\": \"update-container\"", `"action": "-/+",`+"\n      \"verb\": \"update-container\"", 1), "does not go with verb"},
+	} {
+		if tc.doc == good {
+			t.Fatalf("%s: the edit did not apply", tc.name)
+		}
+		_, err := ReadPlan(strings.NewReader(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+	// A single-host plan says nothing of an engine: its file is as before.
+	b.Reset()
+	if err := JSON(&b, samplePlan()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), `"engine"`) {
+		t.Error("a single-host plan names an engine")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/moat-platform/moat/reconcile"
+	"github.com/moat-platform/moat/state"
 )
 
 // legend explains the symbols, in plan order of importance.
@@ -43,11 +44,15 @@ func Text(w io.Writer, p *reconcile.Plan) error {
 	for i := range p.Operations {
 		used[p.Operations[i].Action] = true
 	}
-	ew.printf("moat plan for instance %s%s\n", p.Instance, revision(p.Revision))
+	ew.printf("moat plan for instance %s%s%s\n", p.Instance, engineNote(p), revision(p.Revision))
 	ew.printf("Resource actions are indicated with the following symbols:\n")
 	for _, l := range legend {
 		if used[l.action] {
-			ew.printf("  %-3s %s\n", l.action, l.text)
+			text := l.text
+			if l.action == reconcile.Update && p.Engine == state.EngineSwarm {
+				text += " (a service's spec: a rolling update)"
+			}
+			ew.printf("  %-3s %s\n", l.action, text)
 		}
 	}
 	if !p.Empty() {
@@ -83,10 +88,28 @@ func table(ew *errWriter, p *reconcile.Plan, keep func(reconcile.Action) bool) {
 	for i := range p.Operations {
 		op := &p.Operations[i]
 		if keep(op.Action) {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t# %s\n", op.Action, op.Resource.Kind, op.Resource.Name, op.Detail(), oneLine(op.Cause))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t# %s\n", op.Action, kindName(p, op.Resource.Kind), op.Resource.Name, op.Detail(), oneLine(op.Cause))
 		}
 	}
 	tw.Flush()
+}
+
+// kindName is how a kind is shown: on Swarm a container is a service
+// (one per replica), and saying so tells the reader that an update is a
+// rolling one.
+func kindName(p *reconcile.Plan, k reconcile.Kind) string {
+	if k == reconcile.KindContainer && p.Engine == state.EngineSwarm {
+		return "service"
+	}
+	return string(k)
+}
+
+// engineNote names a plan's engine in its heading ("" for one host).
+func engineNote(p *reconcile.Plan) string {
+	if p.Engine == "" {
+		return ""
+	}
+	return " on " + p.Engine
 }
 
 func revision(r string) string {
