@@ -22,8 +22,10 @@ import (
 type Outcome string
 
 const (
-	Created      Outcome = "created"
-	Replaced     Outcome = "replaced"
+	Created  Outcome = "created"
+	Replaced Outcome = "replaced"
+	// Updated: a Swarm service's rolling update completed.
+	Updated      Outcome = "updated"
 	Started      Outcome = "started"
 	Unpaused     Outcome = "unpaused"
 	Connected    Outcome = "connected"
@@ -271,6 +273,20 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		}
 		_, err := eng.CreateContainer(ctx, compile.Stamped(*op.ContainerSpec))
 		return Replaced, err
+	case reconcile.VerbUpdate:
+		if op.ContainerSpec == nil {
+			return Failed, fmt.Errorf("%s: no container spec", op.ID)
+		}
+		up, ok := eng.(engine.Updater)
+		if !ok {
+			return Failed, fmt.Errorf("%s: this engine cannot update a container in place (a plan for Swarm applied to a single-host engine?)", op.ID)
+		}
+		if err := ensureVolumes(ctx, eng, op); err != nil {
+			return Failed, err
+		}
+		return Updated, up.UpdateContainer(ctx, liveRef(op), compile.Stamped(*op.ContainerSpec))
+	case reconcile.VerbCreateSecret, reconcile.VerbRemoveSecret:
+		return callSecrets(ctx, eng, op)
 	case reconcile.VerbRemove:
 		return Deleted, eng.RemoveContainer(ctx, liveRef(op), op.StopTimeout)
 	case reconcile.VerbStart:
@@ -294,6 +310,24 @@ func call(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outc
 		return Deleted, pe.ForgetPeer(ctx, name)
 	}
 	return Failed, fmt.Errorf("%s: unknown verb %q", op.ID, op.Verb)
+}
+
+// callSecrets makes the secret store call of a secret operation. The
+// store reads a value only when it creates its version, from the source
+// path; the plan and moat never hold it.
+func callSecrets(ctx context.Context, eng engine.Engine, op *reconcile.Operation) (Outcome, error) {
+	st, ok := eng.(engine.SecretStore)
+	if !ok {
+		return Failed, fmt.Errorf("%s: this engine has no secret store (a plan for Swarm applied to a single-host engine?)", op.ID)
+	}
+	if op.Verb == reconcile.VerbRemoveSecret {
+		return Deleted, st.RemoveSecret(ctx, op.Resource.Name)
+	}
+	if op.SecretSpec == nil {
+		return Failed, fmt.Errorf("%s: no secret spec", op.ID)
+	}
+	_, err := st.CreateSecret(ctx, *op.SecretSpec)
+	return Created, err
 }
 
 // callFirewall makes the firewall call of a host rule operation.

@@ -281,6 +281,9 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 	}
 	for _, c := range e.st.Containers {
 		labels := state.ContainerLabels(c.Name, c.Labels, instance)
+		if e.st.Swarm {
+			labels = swarmLabels(c)
+		}
 		nets := make([]string, 0, len(c.Networks))
 		onManaged := false
 		for n := range c.Networks {
@@ -310,6 +313,7 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 		slices.SortFunc(obs.Volumes, func(a, b state.Volume) int { return strings.Compare(a.Name, b.Name) })
 	}
 	slices.SortFunc(obs.Networks, func(a, b state.Network) int { return strings.Compare(a.Name, b.Name) })
+	e.st.observeSwarm(obs, instance)
 	slices.SortFunc(obs.Containers, func(a, b state.Container) int { return strings.Compare(a.Name, b.Name) })
 	if ferr != nil {
 		return nil, done(ferr)
@@ -438,13 +442,11 @@ func (e *Engine) CreateContainer(_ context.Context, spec state.ContainerSpec) (s
 			return fmt.Errorf("create container %s: image %s is not on the engine (moat never pulls; build or load it first): %w",
 				spec.Name, spec.Image, engine.ErrNotFound)
 		}
-		for _, ep := range spec.Networks {
-			if e.st.network(ep.Network) == nil {
-				return fmt.Errorf("create container %s: network %s: %w", spec.Name, ep.Network, engine.ErrNotFound)
-			}
+		if err := e.st.checkRefs(spec); err != nil {
+			return fmt.Errorf("create container %s: %w", spec.Name, err)
 		}
 		for _, m := range spec.Mounts {
-			if m.Type != "volume" && m.Type != "bind" {
+			if m.Type != "volume" && m.Type != "bind" && (m.Type != state.MountSecret || !e.st.Swarm) {
 				return fmt.Errorf("create container %s: mount %s: unsupported type %q", spec.Name, m.Target, m.Type)
 			}
 		}
@@ -626,6 +628,11 @@ func cloneSpec(s state.ContainerSpec) *state.ContainerSpec {
 	c.CapAdd = slices.Clone(s.CapAdd)
 	c.SecurityOpt = slices.Clone(s.SecurityOpt)
 	c.SecretDigests = cloneMap(s.SecretDigests)
+	if s.Swarm != nil {
+		sw := *s.Swarm
+		sw.Placement = slices.Clone(sw.Placement)
+		c.Swarm = &sw
+	}
 	if s.Healthcheck != nil {
 		h := *s.Healthcheck
 		h.Test = slices.Clone(h.Test)

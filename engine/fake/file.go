@@ -41,6 +41,9 @@ type fileState struct {
 	// HostRules is the fake host firewall: instance -> network -> rule-set
 	// hash (see Firewall).
 	HostRules map[string]map[string]string `json:"hostRules,omitempty"`
+	// Swarm mode (see swarm.go) and its secret objects by name.
+	Swarm   bool               `json:"swarm,omitempty"`
+	Secrets map[string]*Secret `json:"secrets,omitempty"`
 }
 
 func newFileState() *fileState {
@@ -117,6 +120,12 @@ func decodeState(data []byte) (*fileState, error) {
 			return nil, fmt.Errorf("invalid state file: volume %q: name must equal its key", k)
 		}
 		v.Name = k
+	}
+	for k, x := range st.Secrets {
+		if x == nil || (x.Name != "" && x.Name != k) || x.ID == "" {
+			return nil, fmt.Errorf("invalid state file: secret %q: needs an id, and a name equal to its key", k)
+		}
+		x.Name = k
 	}
 	return &st, nil
 }
