@@ -55,6 +55,13 @@ type compiler struct {
 	opts     Options
 	instance string
 	rt       runtime
+	// names joins name elements: "." on one host, "--" on Swarm.
+	names Names
+	// swarm: the platform runs on Swarm (engine: swarm): containers
+	// become services with a Swarm part, secrets Swarm secrets.
+	swarm bool
+	// secrets are the Swarm secret versions the apps mount, by name.
+	secrets map[string]state.SecretSpec
 
 	tenants  map[string]*config.Tenant
 	lans     map[string]map[string]string // tenant -> lan -> network name
@@ -88,6 +95,9 @@ func Compile(repo *config.Repo, opts Options) (*state.Desired, error) {
 		volumes:  map[string]map[string]bool{},
 		shared:   map[string]bool{},
 		services: map[string]*config.SharedService{},
+		names:    NamesFor(repo.Platform.Engine),
+		swarm:    repo.Platform.Engine == config.EngineSwarm,
+		secrets:  map[string]state.SecretSpec{},
 
 		capAllowed: map[[3]string]bool{},
 	}
@@ -106,6 +116,11 @@ func Compile(repo *config.Repo, opts Options) (*state.Desired, error) {
 	c.rt = rt
 
 	d := &state.Desired{Instance: c.instance}
+	if c.swarm {
+		// One host leaves Engine empty, so its Desired (and every plan
+		// made of it) reads exactly as before Swarm support.
+		d.Engine = state.EngineSwarm
+	}
 	c.indexTenants()
 	d.Networks = c.networks()
 	d.Weave = c.weave()
@@ -118,6 +133,7 @@ func Compile(repo *config.Repo, opts Options) (*state.Desired, error) {
 	d.HostRules = c.hostRules(d.Networks)
 	d.Containers = append(apps, gws...)
 	d.Containers = append(d.Containers, c.serviceContainers(svcNets)...)
+	d.Secrets = c.secretSpecs()
 	if d.Containers == nil {
 		d.Containers = []state.ContainerSpec{} // "[]" in JSON, like the others
 	}
@@ -128,6 +144,9 @@ func Compile(repo *config.Repo, opts Options) (*state.Desired, error) {
 	// The cross-container checks run on sorted output, so that which of
 	// two clashing objects is named first does not depend on input order.
 	c.checkUnique(d)
+	if c.swarm {
+		c.checkSwarmNames(d)
+	}
 	c.checkAliases(d.Containers)
 	c.checkHostPorts(d.Containers)
 
@@ -226,7 +245,7 @@ func (c *compiler) networks() []state.NetworkSpec {
 			c.errorf("%s: %w", what, err)
 			continue
 		}
-		name := NetworkName(c.instance, t, l.Name)
+		name := c.names.Network(c.instance, t, l.Name)
 		if c.lans[t] == nil {
 			c.lans[t] = map[string]string{}
 		}
@@ -262,12 +281,7 @@ func (c *compiler) networks() []state.NetworkSpec {
 			n.Driver = c.rt.weavePlugin
 			n.IPAMDriver = c.rt.weavePlugin
 		case DriverOverlay:
-			// Standalone containers (not Swarm services) must be able to join.
-			n.Attachable = true
-			if c.repo.Platform.Network.Encrypted {
-				// The overlay driver only tests the key's presence.
-				n.Options = map[string]string{"encrypted": "true"}
-			}
+			n.Options = c.overlayOptions()
 		}
 		out = append(out, n)
 	}
@@ -327,7 +341,7 @@ func (c *compiler) volumeSpecs() []state.VolumeSpec {
 			c.volumes[t] = map[string]bool{}
 		}
 		c.volumes[t][v.Name] = true
-		name := VolumeName(c.instance, t, v.Name)
+		name := c.names.Volume(c.instance, t, v.Name)
 		init, ok := c.volumeInit(t, name)
 		if !ok {
 			c.errorf("volume %s/%s: tenant %s has no valid user", t, v.Name, t)
@@ -346,7 +360,7 @@ func (c *compiler) volumeSpecs() []state.VolumeSpec {
 	}
 	for name := range c.shared {
 		out = append(out, state.VolumeSpec{
-			Name: SharedVolumeName(c.instance, name),
+			Name: c.names.SharedVolume(c.instance, name),
 			Labels: map[string]string{
 				state.LabelManagedBy: state.ManagedBy,
 				state.LabelInstance:  c.instance,
@@ -433,6 +447,21 @@ func (c *compiler) checkUnique(d *state.Desired) {
 	dup("network", names(len(d.Networks), func(i int) string { return d.Networks[i].Name }))
 	dup("volume", names(len(d.Volumes), func(i int) string { return d.Volumes[i].Name }))
 	dup("container", names(len(d.Containers), func(i int) string { return d.Containers[i].Name }))
+}
+
+// checkSwarmNames refuses a service or network name Swarm would refuse:
+// longer than one DNS label (policy's swarm.name says so with a position).
+func (c *compiler) checkSwarmNames(d *state.Desired) {
+	for _, n := range d.Networks {
+		if len(n.Name) > MaxSwarmName {
+			c.errorf("network %s: the name is longer than %d characters", n.Name, MaxSwarmName)
+		}
+	}
+	for _, ct := range d.Containers {
+		if len(ct.Name) > MaxSwarmName {
+			c.errorf("service %s: the name is longer than %d characters", ct.Name, MaxSwarmName)
+		}
+	}
 }
 
 // isLabel reports whether s is an RFC 1123 DNS label in lower case: the

@@ -167,8 +167,10 @@ func TestNetworks(t *testing.T) {
 			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true", state.OptionBridgeName: "moat-e9fb3bf2e3"}}},
 		{"default driver", "", false, false, nil, state.NetworkSpec{Driver: "bridge", Internal: true,
 			Options: map[string]string{"com.docker.network.bridge.enable_icc": "true", state.OptionBridgeName: "moat-e9fb3bf2e3"}}},
-		{"overlay", "overlay", false, false, nil, state.NetworkSpec{Driver: "overlay", Internal: true, Attachable: true}},
-		{"overlay encrypted", "overlay", true, false, nil, state.NetworkSpec{Driver: "overlay", Internal: true, Attachable: true,
+		// Overlay is Swarm's (the test sets engine swarm): not attachable,
+		// so no standalone container can join a tenant LAN.
+		{"overlay", "overlay", false, false, nil, state.NetworkSpec{Driver: "overlay", Internal: true}},
+		{"overlay encrypted", "overlay", true, false, nil, state.NetworkSpec{Driver: "overlay", Internal: true,
 			Options: map[string]string{"encrypted": "true"}}},
 		{"weave", "weave", false, false, &config.WeaveNetwork{API: "127.0.0.1:6784"},
 			state.NetworkSpec{Driver: "weavemesh", IPAMDriver: "weavemesh", Internal: true}},
@@ -185,9 +187,14 @@ func TestNetworks(t *testing.T) {
 			repo.Platform.Network.Driver = tt.driver
 			repo.Platform.Network.Encrypted = tt.encrypted
 			repo.Platform.Network.Weave = tt.weave
+			name := "p.acme.backend"
+			if tt.driver == "overlay" {
+				repo.Platform.Engine = config.EngineSwarm
+				name = "p--acme--backend"
+			}
 			d := mustCompile(t, repo, Options{})
 			want := tt.want
-			want.Name, want.Subnet, want.Gateway = "p.acme.backend", "10.80.1.0/24", "10.80.1.1"
+			want.Name, want.Subnet, want.Gateway = name, "10.80.1.0/24", "10.80.1.1"
 			want.Labels = map[string]string{
 				state.LabelManagedBy: "moat", state.LabelInstance: "p", state.LabelTenant: "acme",
 				state.LabelKind: "lan", state.LabelLan: "backend",

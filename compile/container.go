@@ -71,8 +71,24 @@ func runtimeOf(p *config.Platform) (runtime, error) {
 		publishAddr:  cmp.Or(p.Policy.PublishAddress, "127.0.0.1"),
 		publishPorts: p.Policy.PublishPorts,
 	}
+	switch p.Engine {
+	case "", config.EngineDocker:
+	case config.EngineSwarm:
+		if r.driver != DriverOverlay {
+			// Policy says so with a position (swarm.driver).
+			return r, fmt.Errorf("engine swarm needs driver overlay, not %s", r.driver)
+		}
+	default:
+		return r, fmt.Errorf("unknown engine %q", p.Engine)
+	}
+	swarm := p.Engine == config.EngineSwarm
 	switch r.driver {
-	case DriverBridge, DriverOverlay:
+	case DriverBridge:
+	case DriverOverlay:
+		if !swarm {
+			// Policy says so with a position (swarm.driver).
+			return r, fmt.Errorf("driver overlay needs engine swarm: overlay networks of standalone containers are not supported")
+		}
 	case DriverWeave:
 		if p.Network.Weave == nil {
 			return r, fmt.Errorf("driver weave without network.weave")
@@ -183,7 +199,7 @@ func (c *compiler) appContainers() []state.ContainerSpec {
 		}
 		for r := 1; r <= replicas; r++ {
 			s := cloneSpec(tmpl)
-			s.Name = ContainerName(c.instance, t, a.Name, r)
+			s.Name = c.names.Container(c.instance, t, a.Name, r)
 			s.Env = append(s.Env, EnvTenant+"="+t, EnvApp+"="+a.Name, EnvReplica+"="+strconv.Itoa(r))
 			slices.Sort(s.Env)
 			s.Labels = map[string]string{
@@ -194,6 +210,7 @@ func (c *compiler) appContainers() []state.ContainerSpec {
 				state.LabelApp:       a.Name,
 				state.LabelReplica:   strconv.Itoa(r),
 			}
+			s.Swarm = c.swarmSpec(t, s.Mounts)
 			setHash(&s)
 			out = append(out, s)
 		}
@@ -244,7 +261,11 @@ func (c *compiler) appTemplate(t string, a *config.App, what string) (state.Cont
 	s.Mounts, s.SecretDigests = mounts, digests
 	ok = ok && mok
 
-	if len(a.Ports) > 0 && !c.rt.publishPorts {
+	if len(a.Ports) > 0 && c.swarm {
+		// Policy says so with a position (swarm.publish).
+		c.errorf("%s: a Swarm platform cannot publish host ports", what)
+		ok = false
+	} else if len(a.Ports) > 0 && !c.rt.publishPorts {
 		c.errorf("%s: the platform does not allow published ports", what)
 		ok = false
 	}
@@ -309,7 +330,7 @@ func (c *compiler) appMounts(t string, a *config.App, what string) ([]state.Moun
 				ok = false
 				continue
 			}
-			ms = append(ms, state.Mount{Type: "volume", Source: VolumeName(c.instance, t, m.Volume), Target: m.Path, ReadOnly: m.ReadOnly})
+			ms = append(ms, state.Mount{Type: "volume", Source: c.names.Volume(c.instance, t, m.Volume), Target: m.Path, ReadOnly: m.ReadOnly})
 		case m.Shared != "":
 			if !c.shared[m.Shared] {
 				c.errorf("%s: unknown shared volume %q", what, m.Shared)
@@ -318,7 +339,7 @@ func (c *compiler) appMounts(t string, a *config.App, what string) ([]state.Moun
 			}
 			// Read-only whatever the config says: the kernel then enforces
 			// that one tenant cannot write data every tenant reads.
-			ms = append(ms, state.Mount{Type: "volume", Source: SharedVolumeName(c.instance, m.Shared), Target: m.Path, ReadOnly: true})
+			ms = append(ms, state.Mount{Type: "volume", Source: c.names.SharedVolume(c.instance, m.Shared), Target: m.Path, ReadOnly: true})
 		default:
 			c.errorf("%s: mount at %s names no volume", what, m.Path)
 			ok = false
@@ -357,9 +378,17 @@ func (c *compiler) appMounts(t string, a *config.App, what string) ([]state.Moun
 			continue
 		}
 		digests[n] = dg
+		src := path.Join(c.opts.SecretsDir, t, n)
+		if c.swarm {
+			// The value goes into the Swarm's encrypted store (one
+			// object per version) and never onto a node's disk.
+			ms = append(ms, state.Mount{Type: state.MountSecret, Source: c.secretVersion(t, n, dg, src),
+				Target: SecretsTarget + "/" + n, ReadOnly: true})
+			continue
+		}
 		ms = append(ms, state.Mount{
 			Type:     "bind",
-			Source:   path.Join(c.opts.SecretsDir, t, n),
+			Source:   src,
 			Target:   SecretsTarget + "/" + n,
 			ReadOnly: true,
 		})
@@ -387,7 +416,7 @@ func (c *compiler) serviceContainers(nets map[string][]state.Endpoint) []state.C
 			continue // invalid or duplicate name, reported by indexTenants
 		}
 		what := "shared service " + svc.Name
-		s, ok := c.base(ServiceContainerName(c.instance, svc.Name), svc.Image, svc.Command, "", svc.Resources, what)
+		s, ok := c.base(c.names.Service(c.instance, svc.Name), svc.Image, svc.Command, "", svc.Resources, what)
 		for k, v := range svc.Env {
 			if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
 				c.errorf("%s: env %q: invalid name or value", what, k)
@@ -407,6 +436,10 @@ func (c *compiler) serviceContainers(nets map[string][]state.Endpoint) []state.C
 			state.LabelInstance:  c.instance,
 			state.LabelKind:      state.KindSharedService,
 			state.LabelApp:       svc.Name,
+		}
+		if c.swarm {
+			// Platform-owned: no tenant's placement applies.
+			s.Swarm = &state.SwarmSpec{UpdateOrder: updateOrder(s.Mounts)}
 		}
 		setHash(&s)
 		out = append(out, s)
@@ -527,5 +560,10 @@ func cloneSpec(s state.ContainerSpec) state.ContainerSpec {
 		s.Healthcheck = &h
 	}
 	s.SecretDigests = maps.Clone(s.SecretDigests)
+	if s.Swarm != nil {
+		sw := *s.Swarm
+		sw.Placement = slices.Clone(sw.Placement)
+		s.Swarm = &sw
+	}
 	return s
 }

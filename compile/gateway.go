@@ -34,6 +34,13 @@ import (
 // bridge's own address, the gateway and the service, with room to spare.
 const linkBits = 29
 
+// swarmLinkBits is the size on Swarm: an overlay network spends one
+// address per node that runs a task on it on that node's load-balancer
+// endpoint (even with endpoint mode dnsrr), besides the gateway address
+// and one per task; a /28 leaves room for the gateway and the service on
+// two different nodes, and for a rolling update's second task.
+const swarmLinkBits = 28
+
 // gatewayMetricsPort is where every gateway serves /metrics (inside the
 // container; never published), unless the service itself uses that port.
 const gatewayMetricsPort = 9090
@@ -102,7 +109,8 @@ func gatewayMode(modes map[string]bool) string {
 
 // linkPool resolves the platform's link pool: gateways.linkPool, else the
 // last 1/16 of network.pool (a /12 pool gives a /16 of link networks).
-func linkPool(p *config.Platform) (netip.Prefix, error) {
+// linkBits is the size of one link network.
+func linkPool(p *config.Platform, linkBits int) (netip.Prefix, error) {
 	s := p.Gateways.LinkPool
 	if s == "" {
 		pool, err := netip.ParsePrefix(p.Network.Pool)
@@ -136,11 +144,11 @@ func addr4(v uint32) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
-// allocLinks gives each key a /29 of pool. A key's slot is a hash of the
+// allocLinks gives each key a /linkBits of pool. A key's slot is a hash of the
 // key (so adding or removing a grant does not renumber, and so recreate,
 // the other link networks), moved to the next free slot on a collision;
 // keys are placed in sorted order so the result is deterministic.
-func allocLinks(pool netip.Prefix, keys []string) (map[string]netip.Prefix, error) {
+func allocLinks(pool netip.Prefix, linkBits int, keys []string) (map[string]netip.Prefix, error) {
 	slots := uint32(1) << (linkBits - pool.Bits())
 	if uint64(len(keys)) > uint64(slots) {
 		return nil, fmt.Errorf("link pool %s holds %d /%d networks, %d are needed: choose a larger gateways.linkPool", pool, slots, linkBits, len(keys))
@@ -176,7 +184,11 @@ func (c *compiler) gateways() ([]state.NetworkSpec, []state.ContainerSpec, map[s
 	if len(uses) == 0 && len(egress) == 0 {
 		return nil, nil, nil
 	}
-	pool, err := linkPool(c.repo.Platform)
+	bits := linkBits
+	if c.swarm {
+		bits = swarmLinkBits
+	}
+	pool, err := linkPool(c.repo.Platform, bits)
 	if err != nil {
 		c.errorf("platform %s: %w", c.instance, err)
 		return nil, nil, nil
@@ -194,7 +206,7 @@ func (c *compiler) gateways() ([]state.NetworkSpec, []state.ContainerSpec, map[s
 	for _, s := range egress {
 		keys = append(keys, "egress/"+s)
 	}
-	subnets, err := allocLinks(pool, keys)
+	subnets, err := allocLinks(pool, bits, keys)
 	if err != nil {
 		c.errorf("platform %s: %w", c.instance, err)
 		return nil, nil, nil
@@ -205,14 +217,14 @@ func (c *compiler) gateways() ([]state.NetworkSpec, []state.ContainerSpec, map[s
 	var cts []state.ContainerSpec
 	svcNets := map[string][]state.Endpoint{}
 	for _, s := range egress {
-		name := EgressNetworkName(c.instance, s)
+		name := c.names.Egress(c.instance, s)
 		nets = append(nets, c.linkNetwork(name, subnets["egress/"+s], false, "", s, state.KindEgress))
 		svcNets[s] = append(svcNets[s], state.Endpoint{Network: name})
 	}
 	for _, u := range uses {
 		svc := c.services[u.service]
 		what := fmt.Sprintf("gateway %s/%s", u.tenant, u.service)
-		link := LinkNetworkName(c.instance, u.tenant, u.service)
+		link := c.names.Link(c.instance, u.tenant, u.service)
 		nets = append(nets, c.linkNetwork(link, subnets["link/"+u.tenant+"/"+u.service], true, u.tenant, u.service, state.KindLink))
 		svcNets[u.service] = append(svcNets[u.service], state.Endpoint{Network: link})
 
@@ -234,7 +246,7 @@ func (c *compiler) gateways() ([]state.NetworkSpec, []state.ContainerSpec, map[s
 			"--mode=" + gatewayMode(u.modes),
 			"--protocol=" + svc.Protocol,
 			"--listen=:" + strconv.Itoa(svc.Port),
-			"--upstream=" + ServiceContainerName(c.instance, u.service) + ":" + strconv.Itoa(svc.Port),
+			"--upstream=" + c.names.Service(c.instance, u.service) + ":" + strconv.Itoa(svc.Port),
 			"--metrics-listen=:" + strconv.Itoa(metrics),
 			"--max-body=" + strconv.FormatInt(l.maxBody, 10),
 			"--rps=" + strconv.FormatFloat(l.rps, 'g', -1, 64),
@@ -245,7 +257,7 @@ func (c *compiler) gateways() ([]state.NetworkSpec, []state.ContainerSpec, map[s
 		if res == (config.Resources{}) {
 			res = config.Resources{CPUs: config.DefaultGatewayCPUs, Memory: config.DefaultGatewayMemory, Pids: config.DefaultGatewayPids}
 		}
-		s, ok := c.base(GatewayContainerName(c.instance, u.tenant, u.service), cmp.Or(lim.Image, config.DefaultGatewayImage), cmd, "", res, what)
+		s, ok := c.base(c.names.Gateway(c.instance, u.tenant, u.service), cmp.Or(lim.Image, config.DefaultGatewayImage), cmd, "", res, what)
 		if !ok {
 			continue
 		}
@@ -264,6 +276,7 @@ func (c *compiler) gateways() ([]state.NetworkSpec, []state.ContainerSpec, map[s
 			state.LabelKind:      state.KindGateway,
 			state.LabelApp:       u.service,
 		}
+		s.Swarm = c.swarmSpec(u.tenant, s.Mounts)
 		setHash(&s)
 		cts = append(cts, s)
 	}
@@ -295,10 +308,7 @@ func (c *compiler) linkNetwork(name string, subnet netip.Prefix, internal bool, 
 			state.OptionBridgeName:                 firewall.BridgeName(name),
 		}
 	case DriverOverlay:
-		n.Attachable = true
-		if c.repo.Platform.Network.Encrypted {
-			n.Options = map[string]string{"encrypted": "true"}
-		}
+		n.Options = c.overlayOptions()
 	}
 	return n
 }

@@ -173,11 +173,11 @@ func TestGatewayMode(t *testing.T) {
 // would recreate their networks), barring a hash collision.
 func TestLinkSlotsStable(t *testing.T) {
 	pool := netip.MustParsePrefix("10.95.0.0/16")
-	a, err := allocLinks(pool, []string{"link/acme/logging", "link/globex/logging"})
+	a, err := allocLinks(pool, linkBits, []string{"link/acme/logging", "link/globex/logging"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := allocLinks(pool, []string{"link/acme/logging", "link/globex/logging", "link/initech/logging", "egress/x"})
+	b, err := allocLinks(pool, linkBits, []string{"link/acme/logging", "link/globex/logging", "link/initech/logging", "egress/x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestLinkSlotsStable(t *testing.T) {
 	}
 	// A full pool still gives every key its own slot.
 	small := netip.MustParsePrefix("10.0.0.0/27")
-	full, err := allocLinks(small, []string{"a", "b", "c", "d"})
+	full, err := allocLinks(small, linkBits, []string{"a", "b", "c", "d"})
 	if err != nil || len(full) != 4 {
 		t.Fatalf("%v %v", full, err)
 	}

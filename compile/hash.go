@@ -160,8 +160,10 @@ func encodePart(e *encoder, part string, s *state.ContainerSpec) {
 			// A bind's source is the secret store's host path: where the
 			// host keeps its store, not what the config asks for. Left
 			// out so that a plan made elsewhere (a pull-request check
-			// with no store) computes the same hashes.
-			if m.Type != "bind" {
+			// with no store) computes the same hashes. A Swarm secret's
+			// source is its version name, made of the digest, which the
+			// "secrets" part covers already.
+			if m.Type != "bind" && m.Type != state.MountSecret {
 				me.str(m.Source)
 			}
 			me.str(m.Target)

@@ -96,8 +96,12 @@ func (n Names) Egress(instance, service string) string {
 
 // Secret is the name of the Swarm secret object holding one version of a
 // tenant's secret: "<instance>--<tenant>--<secret>--<12 hex of digest>".
-// Swarm only (one host bind-mounts the store's file), so always "--".
+// Swarm only (one host bind-mounts the store's file), so always "--". A
+// digest written "<algorithm>:<hex>" counts from its hex.
 func Secret(instance, tenant, secret, digest string) string {
+	if i := strings.LastIndexByte(digest, ':'); i >= 0 {
+		digest = digest[i+1:]
+	}
 	if len(digest) > SecretVersionLen {
 		digest = digest[:SecretVersionLen]
 	}
