@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -166,5 +167,49 @@ func TestSwarmDriftReverted(t *testing.T) {
 	}
 	if p := swarmRound(t, eng, tg); !p.Empty() {
 		t.Fatalf("plan after reverting is not empty:\n%s", p)
+	}
+}
+
+// TestSwarmSnapshotPlan: a snapshot of a Swarm engine (state export) keeps
+// the secrets and the overlay flags, so that plan --live FILE, with no
+// engine, plans what the live engine would: here a rotation and an
+// overlay made attachable.
+func TestSwarmSnapshotPlan(t *testing.T) {
+	eng, tg := fake.NewSwarm(), swarmTarget(t)
+	swarmRound(t, eng, tg)
+	must(t, eng.SetNetworkFlags("prod--acme--lan", true, true))
+	tg.Desired.Secrets[0].Name = "prod--acme--db-password--ffeeddccbbaa"
+	for i := range tg.Desired.Containers {
+		for j, m := range tg.Desired.Containers[i].Mounts {
+			if m.Type == state.MountSecret {
+				tg.Desired.Containers[i].Mounts[j].Source = tg.Desired.Secrets[0].Name
+			}
+		}
+	}
+	restamp(tg.Desired)
+	live, err := eng.Observe(context.Background(), "prod", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	must(t, state.WriteSnapshot(&file, &state.Snapshot{Instance: "prod", Observed: live}))
+	snap, err := state.ReadSnapshot(&file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Observed.Secrets) != 1 || state.Fingerprint(snap.Observed) != state.Fingerprint(live) {
+		t.Fatalf("snapshot secrets %v, fingerprint %s vs live %s", snap.Observed.Secrets, state.Fingerprint(snap.Observed), state.Fingerprint(live))
+	}
+	fromLive, err := controller.Plan(tg, live, controller.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := controller.Plan(tg, snap.Observed, controller.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFile.String() != fromLive.String() || !strings.Contains(fromFile.String(), "attachable by hand") ||
+		!strings.Contains(fromFile.String(), "secret/prod--acme--db-password--0a1b2c3d4e5f remove") {
+		t.Errorf("plan from the snapshot:\n%s\nfrom the live engine:\n%s", fromFile, fromLive)
 	}
 }

@@ -45,14 +45,16 @@ are kept unless --allow-volume-delete is given too.`,
 			if instance != "" && len(args) > 0 {
 				return withCode(exitError, errors.New("give either DIR or --instance, not both"))
 			}
+			kind := engineOf(nil) // --instance without config: the single host
 			if instance == "" {
 				repo, err := loadRepo(c, args, "nothing destroyed (or pass --instance NAME)")
 				if err != nil {
 					return err
 				}
-				instance = repo.Platform.Name
+				instance, kind = repo.Platform.Name, engineOf(repo.Platform)
 			}
-			eng, err := openEngine(instance, c.ErrOrStderr(), nil) // destroy plans no Weave state
+			// Destroy plans no Weave state: the container engine only.
+			eng, err := openContainerEngine(instance, c.ErrOrStderr(), kind)
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}

@@ -65,7 +65,7 @@ func registerEngineFlags(root *cobra.Command) {
 // When the platform runs its LANs on Weave, the engine also reads and
 // drives the router named by network.weave.
 func openEngine(instance string, stderr io.Writer, p *config.Platform) (*engineHandle, error) {
-	h, err := openContainerEngine(instance, stderr)
+	h, err := openContainerEngine(instance, stderr, engineOf(p))
 	if err != nil {
 		return nil, err
 	}
@@ -86,12 +86,48 @@ func openEngine(instance string, stderr io.Writer, p *config.Platform) (*engineH
 	return h, nil
 }
 
-func openContainerEngine(instance string, stderr io.Writer) (*engineHandle, error) {
+// engineOf is the engine a platform chooses (config: engine), the single
+// host when there is no platform to ask.
+func engineOf(p *config.Platform) string {
+	if p != nil && p.Engine == config.EngineSwarm {
+		return state.EngineSwarm
+	}
+	return state.EngineDocker
+}
+
+// dockerEngine is what the CLI needs of a real engine beyond
+// engine.Engine: its call counts, its address and its id (for the lock).
+type dockerEngine interface {
+	engine.Engine
+	Stats() (total int, calls map[string]int)
+	Host() string
+	EngineID(ctx context.Context) (string, error)
+}
+
+// newDockerEngine opens the real engine of kind: the single host, or
+// the Swarm manager the engine is.
+func newDockerEngine(kind string, opts docker.Options) (dockerEngine, error) {
+	if kind == state.EngineSwarm {
+		return newSwarmEngine(opts)
+	}
+	return docker.New(opts)
+}
+
+// newSwarmEngine opens the Swarm engine (engine/docker's NewSwarm, which
+// refuses an engine that is not an active Swarm manager).
+var newSwarmEngine = func(docker.Options) (dockerEngine, error) {
+	return nil, errors.New("the platform chooses engine: swarm, but this moat has no Swarm engine yet")
+}
+
+func openContainerEngine(instance string, stderr io.Writer, kind string) (*engineHandle, error) {
 	if path := os.Getenv("MOAT_FAKE_ENGINE"); path != "" {
 		f, err := fake.Open(path)
 		if err != nil {
 			return nil, fmt.Errorf("fake engine: %w", err)
 		}
+		// The fake plays the engine the platform chooses; the mode is
+		// saved with the first change, so a plan leaves the file alone.
+		f.SetSwarm(kind == state.EngineSwarm)
 		abs, _ := filepath.Abs(path)
 		fw := f.Firewall()
 		fw.Deny = os.Getenv("MOAT_FAKE_FIREWALL_DENY")
@@ -101,7 +137,7 @@ func openContainerEngine(instance string, stderr io.Writer) (*engineHandle, erro
 	if retries == 0 {
 		retries = -1 // the flag's 0 is "never"; the option's is "default"
 	}
-	d, err := docker.New(docker.Options{
+	d, err := newDockerEngine(kind, docker.Options{
 		Instance:       instance,
 		ConnectTimeout: engineFlags.read,
 		Timeouts:       docker.Timeouts{Read: engineFlags.read, Write: engineFlags.write},
@@ -138,6 +174,32 @@ func (h *engineHandle) printStats(w io.Writer) {
 	for _, k := range sortedKeys(calls) {
 		fmt.Fprintf(w, "  %4d %s\n", calls[k], k)
 	}
+}
+
+// UpdateContainer, CreateSecret and RemoveSecret pass the Swarm engine's
+// operations through the handle, as ConnectPeer does the router's.
+func (h *engineHandle) UpdateContainer(ctx context.Context, id string, spec state.ContainerSpec) error {
+	u, ok := h.Engine.(engine.Updater)
+	if !ok {
+		return errors.New("this engine cannot update a container in place (the platform's engine is not swarm)")
+	}
+	return u.UpdateContainer(ctx, id, spec)
+}
+
+func (h *engineHandle) CreateSecret(ctx context.Context, spec state.SecretSpec) (string, error) {
+	s, ok := h.Engine.(engine.SecretStore)
+	if !ok {
+		return "", errors.New("this engine has no secret store (the platform's engine is not swarm)")
+	}
+	return s.CreateSecret(ctx, spec)
+}
+
+func (h *engineHandle) RemoveSecret(ctx context.Context, name string) error {
+	s, ok := h.Engine.(engine.SecretStore)
+	if !ok {
+		return errors.New("this engine has no secret store (the platform's engine is not swarm)")
+	}
+	return s.RemoveSecret(ctx, name)
 }
 
 // ConnectPeer and ForgetPeer pass the Weave router's peer operations

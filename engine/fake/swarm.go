@@ -39,12 +39,12 @@ func NewSwarm() *Engine {
 	return e
 }
 
-// SetSwarm turns Swarm mode on or off (a state file for CLI scripts).
-func (e *Engine) SetSwarm(on bool) error {
-	return e.helper(func() error {
-		e.st.Swarm = on
-		return nil
-	})
+// SetSwarm turns Swarm mode on or off. A state file records it with the
+// next change (so that a read-only plan leaves the file alone).
+func (e *Engine) SetSwarm(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.st.Swarm = on
 }
 
 // errNotSwarm is what the single-host fake answers to Swarm-only calls.
