@@ -22,3 +22,13 @@ func TestContainerLabelsDistrustsImageLabels(t *testing.T) {
 		t.Error("another instance's labels are not this instance's business")
 	}
 }
+
+// On Swarm moat's objects are services; a container named like one of them
+// ("demo--acme--web--1.1.<task>", or one started by hand under such a name)
+// is not believed because of its image's labels.
+func TestContainerLabelsOnSwarmNames(t *testing.T) {
+	moat := map[string]string{LabelManagedBy: ManagedBy, LabelInstance: "demo"}
+	if got := ContainerLabels("demo--acme--web--1", moat, "demo"); Managed(got, "demo") {
+		t.Errorf("a container with a Swarm service's name kept moat's labels: %v", got)
+	}
+}

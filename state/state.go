@@ -190,8 +190,10 @@ type Healthcheck struct {
 type Observed struct {
 	Networks   []Network   `json:"networks"`
 	Containers []Container `json:"containers"`
-	// Volumes is nil when the snapshot did not list volumes.
-	Volumes []Volume `json:"volumes,omitempty"`
+	// Volumes is nil when the snapshot did not list volumes. Not
+	// omitempty: "listed, none" ([]) and "not listed" (null) plan
+	// differently, so the file must keep them apart.
+	Volumes []Volume `json:"volumes"`
 	// Weave is the Weave Net router's live state; nil unless the platform
 	// runs its LANs on Weave.
 	Weave *Weave `json:"weave,omitempty"`
@@ -321,6 +323,10 @@ func Managed(labels map[string]string, instance string) bool {
 }
 
 // ContainerLabels returns the labels to believe for a listed container.
+// On Swarm no container is moat's (its objects are services, which carry
+// their labels in their own spec), so "<instance>--" names are not
+// believed either: a hand-started container is unmanaged whatever its
+// image says.
 // The engine's container list merges the image's labels into the
 // container's, so an image built with moat's labels would make any
 // container made from it look like moat's. Every container moat creates is
