@@ -123,18 +123,17 @@ func newExamplesEnv(t *testing.T) *env {
 	return e
 }
 
-// swarmPlatform derives the Swarm variant of the example platform.yaml:
-// engine swarm, the overlay driver, encrypted LANs, no host protection
-// (overlays have no host bridge to protect), the instance's name and a
-// /16 pool (the link pool is then its last /20).
+// swarmPlatform derives the Swarm variant of the example platform.yaml
+// as examples/platform/README.md does (engine swarm before network, the
+// overlay driver, encrypted LANs), then renames the instance and gives it
+// a /16 pool of its own (the link pool is then the pool's last /20).
 func swarmPlatform(t *testing.T, s, instance, octet string) string {
 	t.Helper()
 	for _, r := range []struct{ re, to string }{
+		{`(?m)^network:$`, "engine: swarm\nnetwork:"},
+		{`(?m)^  driver: bridge .*$`, "  driver: overlay\n  encrypted: true"},
 		{`(?m)^name: demo\b`, "name: " + instance},
-		{`(?m)^kind: Platform\n`, "kind: Platform\nengine: swarm\n"},
-		{`(?m)^  driver: bridge\b.*$`, "  driver: overlay\n  encrypted: true"},
 		{`(?m)^  pool: 10\.80\.0\.0/12`, "  pool: 10." + octet + ".0.0/16"},
-		{`(?m)^  hostProtection: true.*\n`, ""},
 	} {
 		re := regexp.MustCompile(r.re)
 		if !re.MatchString(s) {
