@@ -38,15 +38,14 @@ func (e *Engine) Events(ctx context.Context, instance string) (<-chan engine.Eve
 	errc := make(chan error, 1)
 	go func() {
 		defer close(out)
-		errc <- e.stream(ctx, instance, out)
+		errc <- e.stream(ctx, eventFilter(), func(m events.Message) (engine.Event, bool) { return relevant(m, instance) }, out)
 		close(errc)
 	}()
 	return out, errc
 }
 
-func (e *Engine) stream(ctx context.Context, instance string, out chan<- engine.Event) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// eventFilter selects the single-host engine's drift events.
+func eventFilter() filters.Args {
 	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("type", string(events.NetworkEventType)))
 	for _, a := range containerActions {
 		f.Add("event", string(a))
@@ -54,6 +53,14 @@ func (e *Engine) stream(ctx context.Context, instance string, out chan<- engine.
 	for _, a := range networkActions {
 		f.Add("event", string(a))
 	}
+	return f
+}
+
+// stream sends the events f selects and keep accepts to out until ctx
+// ends or the stream fails.
+func (e *Engine) stream(ctx context.Context, f filters.Args, keep func(events.Message) (engine.Event, bool), out chan<- engine.Event) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	// The SDK's Events blocks until the request is answered; a blackholed
 	// engine must not block us, so it runs in its own goroutine and the
 	// heartbeat below bounds the wait.
@@ -92,7 +99,7 @@ func (e *Engine) stream(ctx context.Context, instance string, out chan<- engine.
 				return fmt.Errorf("event stream: heartbeat: %w: %w", engine.ErrUnreachable, err)
 			}
 		case m := <-msgs:
-			ev, ok := relevant(m, instance)
+			ev, ok := keep(m)
 			if !ok {
 				continue
 			}
