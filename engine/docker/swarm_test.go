@@ -373,3 +373,40 @@ func TestSwarmEngine(t *testing.T) {
 		t.Fatalf("left after removal: %+v", obs)
 	}
 }
+
+// The event stream carries the instance's secret and service events and
+// not another instance's.
+func TestSwarmEvents(t *testing.T) {
+	s := connectSwarm(t, Options{})
+	r := newSwarmRun(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	evs, errc := s.Events(ctx, r.prefix)
+	time.Sleep(500 * time.Millisecond) // the stream is open once the engine answered
+	src := filepath.Join(t.TempDir(), "v")
+	if err := os.WriteFile(src, []byte("v"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	labels := r.labels(map[string]string{state.LabelManagedBy: state.ManagedBy, state.LabelInstance: r.prefix})
+	for _, name := range []string{"other" + r.prefix, r.prefix + "--acme--v--0123456789ab"} {
+		if _, err := s.CreateSecret(ctx, state.SecretSpec{Name: name, Source: src, Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		select {
+		case ev, ok := <-evs:
+			if !ok {
+				t.Fatalf("stream ended: %v", <-errc)
+			}
+			if ev.Type == "secret" && ev.Name == "other"+r.prefix {
+				t.Fatalf("event of another instance's secret: %+v", ev)
+			}
+			if ev.Type == "secret" && ev.Action == "create" && ev.Name == r.prefix+"--acme--v--0123456789ab" {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no secret create event")
+		}
+	}
+}
