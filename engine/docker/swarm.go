@@ -15,7 +15,6 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
-	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/api/types/volume"
 
 	"github.com/moat-platform/moat/engine"
@@ -29,8 +28,7 @@ import (
 // volumes stay local volumes of the node they are made on.
 type Swarm struct {
 	*Engine
-	// nnp: the engine can set no-new-privileges on a service (API 1.44).
-	nnp     bool
+	caps    apiCaps
 	nnpWarn sync.Once
 	// locks serialise the read-modify-write of one service's networks
 	// (Connect and Disconnect of one service may run in parallel).
@@ -49,10 +47,6 @@ const (
 	labelSwarmServiceID   = "com.docker.swarm.service.id"
 	labelSwarmServiceName = "com.docker.swarm.service.name"
 )
-
-// nnpAPI is the first Engine API version with Privileges.NoNewPrivileges
-// on a service.
-const nnpAPI = "1.44"
 
 // NewSwarm connects like New, then checks with one info call that the
 // engine is an active Swarm manager: moat creates services, and only a
@@ -74,17 +68,17 @@ func NewSwarm(opts Options) (*Swarm, error) {
 		return nil, fmt.Errorf("engine at %s is not a Swarm manager (node state %q, manager %t): run `docker swarm init` or point DOCKER_HOST at a manager",
 			e.host, info.Swarm.LocalNodeState, info.Swarm.ControlAvailable)
 	}
-	return &Swarm{Engine: e, nnp: versions.GreaterThanOrEqualTo(e.cli.ClientVersion(), nnpAPI)}, nil
+	return &Swarm{Engine: e, caps: capsOf(e.cli.ClientVersion())}, nil
 }
 
 // warnNoNewPrivileges says once per engine that a service cannot get
 // no-new-privileges on this API version; the audit checks the tasks.
 func (s *Swarm) warnNoNewPrivileges(spec state.ContainerSpec) {
-	if s.nnp || !slices.ContainsFunc(spec.SecurityOpt, isNoNewPrivileges) {
+	if s.caps.noNewPrivileges || !slices.ContainsFunc(spec.SecurityOpt, isNoNewPrivileges) {
 		return
 	}
 	s.nnpWarn.Do(func() {
-		s.log.Warn("this engine's API cannot set no-new-privileges on a Swarm service (needs API "+nnpAPI+"): set \"no-new-privileges\": true in the daemon.json of every node (docs/SWARM.md); moat audit checks the task containers",
+		s.log.Warn("this engine's API cannot set no-new-privileges on a Swarm service (needs API "+noNewPrivilegesAPI+"): set \"no-new-privileges\": true in the daemon.json of every node (docs/SWARM.md); moat audit checks the task containers",
 			"api", s.cli.ClientVersion(), "engine", s.host)
 	})
 }

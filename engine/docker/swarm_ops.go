@@ -63,7 +63,7 @@ func (s *Swarm) CreateContainer(ctx context.Context, spec state.ContainerSpec) (
 	if err != nil {
 		return "", fmt.Errorf("create service %s: %w", spec.Name, err)
 	}
-	svc, err := serviceSpec(spec, ids, s.nnp)
+	svc, err := serviceSpec(spec, ids, s.caps)
 	if err != nil {
 		return "", fmt.Errorf("create service %s: %w", spec.Name, err)
 	}
@@ -73,7 +73,7 @@ func (s *Swarm) CreateContainer(ctx context.Context, spec state.ContainerSpec) (
 		return s.cli.ServiceCreate(ctx, svc, swarm.ServiceCreateOptions{QueryRegistry: false})
 	})
 	if err != nil {
-		if !cerrdefs.IsConflict(err) && !isMessage(err, "already exists") {
+		if !cerrdefs.IsConflict(err) && !isMessage(err, "already exists", "name conflicts") {
 			return "", wrap(err, "create service %s", spec.Name)
 		}
 		old, ierr := s.inspectService(ctx, spec.Name)
@@ -88,7 +88,18 @@ func (s *Swarm) CreateContainer(ctx context.Context, spec state.ContainerSpec) (
 		return old.ID, s.UpdateContainer(ctx, old.ID, spec)
 	}
 	if err := s.waitRunning(ctx, resp.ID, spec.Name); err != nil {
-		return resp.ID, fmt.Errorf("create service %s: %w", spec.Name, err)
+		// As on one host, a failed create leaves nothing behind: the
+		// service would keep Swarm retrying a task that cannot run, and
+		// the next plan creates it again. Removed even when ctx ended
+		// (that may be why the wait failed), under the cleanup deadline.
+		step := fmt.Errorf("create service %s: %w", spec.Name, err)
+		rerr := s.do(context.WithoutCancel(ctx), "remove service "+spec.Name, cleanup, 0, func(ctx context.Context) error {
+			return s.cli.ServiceRemove(ctx, resp.ID)
+		})
+		if rerr := ignoreNotFound(rerr); rerr != nil {
+			return "", fmt.Errorf("%w (and removing the service failed: %v; the next apply updates it)", step, rerr)
+		}
+		return "", step
 	}
 	return resp.ID, nil
 }
@@ -103,7 +114,7 @@ func (s *Swarm) UpdateContainer(ctx context.Context, id string, spec state.Conta
 	if err != nil {
 		return fmt.Errorf("update service %s: %w", spec.Name, err)
 	}
-	svc, err := serviceSpec(spec, ids, s.nnp)
+	svc, err := serviceSpec(spec, ids, s.caps)
 	if err != nil {
 		return fmt.Errorf("update service %s: %w", spec.Name, err)
 	}

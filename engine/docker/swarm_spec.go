@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/versions"
 
 	"github.com/moat-platform/moat/state"
 )
@@ -54,9 +55,9 @@ const (
 // serviceSpec maps a container spec onto a Swarm service: one service per
 // compiled container (one replica), endpoint mode dnsrr (no virtual IP:
 // moat's LANs are small, and aliases resolve to the task as on one host).
-// secretIDs resolves the names of the spec's secret mounts; nnp is whether
-// the engine can set no-new-privileges on a service (API 1.44).
-func serviceSpec(spec state.ContainerSpec, secretIDs map[string]string, nnp bool) (swarm.ServiceSpec, error) {
+// secretIDs resolves the names of the spec's secret mounts; caps says what
+// the engine's API can set on a service.
+func serviceSpec(spec state.ContainerSpec, secretIDs map[string]string, caps apiCaps) (swarm.ServiceSpec, error) {
 	if len(spec.Ports) > 0 {
 		return swarm.ServiceSpec{}, fmt.Errorf("publishes host ports: a Swarm service cannot bind one host address (rule swarm.publish)")
 	}
@@ -71,7 +72,7 @@ func serviceSpec(spec state.ContainerSpec, secretIDs map[string]string, nnp bool
 		CapabilityAdd:  spec.CapAdd,
 		Sysctls:        spec.Sysctls,
 	}
-	if nnp && slices.ContainsFunc(spec.SecurityOpt, isNoNewPrivileges) {
+	if caps.noNewPrivileges && slices.ContainsFunc(spec.SecurityOpt, isNoNewPrivileges) {
 		cs.Privileges = &swarm.Privileges{NoNewPrivileges: true}
 	}
 	if spec.StopTimeout > 0 {
@@ -109,7 +110,7 @@ func serviceSpec(spec state.ContainerSpec, secretIDs map[string]string, nnp bool
 		}
 	}
 	for _, target := range slices.Sorted(maps.Keys(spec.Tmpfs)) {
-		opts, err := tmpfsOptions(spec.Tmpfs[target])
+		opts, err := tmpfsOptions(spec.Tmpfs[target], caps.tmpfsFlags)
 		if err != nil {
 			return swarm.ServiceSpec{}, fmt.Errorf("tmpfs %s: %w", target, err)
 		}
@@ -194,15 +195,45 @@ func fileOwner(user string) (uid, gid string) {
 	return uid, gid
 }
 
+// apiCaps are the service settings that depend on the engine's API
+// version. An older engine ignores a field it does not know (and would
+// return the spec without it, which would look like a hand edit), so
+// moat sends only what the engine keeps.
+type apiCaps struct {
+	// noNewPrivileges: Privileges.NoNewPrivileges (API 1.44).
+	noNewPrivileges bool
+	// tmpfsFlags: TmpfsOptions.Options, for noexec, nosuid, nodev (API
+	// 1.46).
+	tmpfsFlags bool
+}
+
+// First API versions of the apiCaps.
+const (
+	noNewPrivilegesAPI = "1.44"
+	tmpfsFlagsAPI      = "1.46"
+)
+
+func capsOf(api string) apiCaps {
+	return apiCaps{
+		noNewPrivileges: versions.GreaterThanOrEqualTo(api, noNewPrivilegesAPI),
+		tmpfsFlags:      versions.GreaterThanOrEqualTo(api, tmpfsFlagsAPI),
+	}
+}
+
 // tmpfsOptions reads moat's tmpfs option string ("rw,noexec,nosuid,
-// size=64m,mode=1777"). A service tmpfs has only a size and a mode on API
-// 1.41 (Options, for noexec/nosuid, came with API 1.46): those flags are
-// dropped on Swarm, and docs/SWARM.md says so.
-func tmpfsOptions(s string) (*mount.TmpfsOptions, error) {
+// size=64m,mode=1777"). Before API 1.46 a service tmpfs has only a size
+// and a mode: noexec, nosuid and nodev are then dropped (the read-only
+// root and the dropped capabilities still hold), and docs/SWARM.md says
+// so; with flags they are sent.
+func tmpfsOptions(s string, flags bool) (*mount.TmpfsOptions, error) {
 	o := &mount.TmpfsOptions{}
 	for _, kv := range strings.Split(s, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
 		switch k {
+		case "noexec", "nosuid", "nodev":
+			if flags {
+				o.Options = append(o.Options, []string{k})
+			}
 		case "size":
 			n, err := parseSize(v)
 			if err != nil {

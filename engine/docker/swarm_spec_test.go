@@ -35,7 +35,7 @@ func specForTest() state.ContainerSpec {
 func TestServiceSpec(t *testing.T) {
 	spec := specForTest()
 	ids := map[string]string{"demo--acme--token--0123456789ab": "sec1"}
-	svc, err := serviceSpec(spec, ids, false)
+	svc, err := serviceSpec(spec, ids, apiCaps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +46,15 @@ func TestServiceSpec(t *testing.T) {
 	if cs.Privileges != nil {
 		t.Errorf("no-new-privileges set on an API that cannot: %+v", cs.Privileges)
 	}
-	if svc2, _ := serviceSpec(spec, ids, true); svc2.TaskTemplate.ContainerSpec.Privileges == nil || !svc2.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges {
+	if svc2, _ := serviceSpec(spec, ids, apiCaps{noNewPrivileges: true}); svc2.TaskTemplate.ContainerSpec.Privileges == nil || !svc2.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges {
 		t.Errorf("no-new-privileges not set on API >= 1.44")
+	}
+	new, _ := serviceSpec(spec, ids, capsOf("1.47"))
+	if m := new.TaskTemplate.ContainerSpec.Mounts[2]; m.Target != "/tmp" || !slices.EqualFunc(m.TmpfsOptions.Options, [][]string{{"noexec"}, {"nosuid"}}, slices.Equal) {
+		t.Errorf("API 1.47 tmpfs %+v, want noexec and nosuid", m.TmpfsOptions)
+	}
+	if cs.Mounts[2].TmpfsOptions.Options != nil {
+		t.Errorf("API 1.41 tmpfs got flags it would drop: %+v", cs.Mounts[2].TmpfsOptions)
 	}
 	if *cs.StopGracePeriod != 7*time.Second {
 		t.Errorf("stop grace %s", *cs.StopGracePeriod)
@@ -91,11 +98,11 @@ func TestServiceSpec(t *testing.T) {
 		t.Errorf("the container labels carry the service hash")
 	}
 
-	if _, err := serviceSpec(spec, nil, false); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if _, err := serviceSpec(spec, nil, apiCaps{}); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing secret: err = %v", err)
 	}
 	spec.Ports = []state.Port{{HostPort: 80, ContainerPort: 80}}
-	if _, err := serviceSpec(spec, ids, false); err == nil || !strings.Contains(err.Error(), "swarm.publish") {
+	if _, err := serviceSpec(spec, ids, apiCaps{}); err == nil || !strings.Contains(err.Error(), "swarm.publish") {
 		t.Errorf("published port: err = %v", err)
 	}
 }
@@ -105,7 +112,7 @@ func TestServiceSpec(t *testing.T) {
 func TestEditedParts(t *testing.T) {
 	spec := specForTest()
 	ids := map[string]string{"demo--acme--token--0123456789ab": "sec1"}
-	base, err := serviceSpec(spec, ids, false)
+	base, err := serviceSpec(spec, ids, apiCaps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +150,7 @@ func TestEditedParts(t *testing.T) {
 		{"user", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.User = "0" }},
 	}
 	for _, c := range cases {
-		live, _ := serviceSpec(spec, ids, false)
+		live, _ := serviceSpec(spec, ids, apiCaps{})
 		c.edit(&live)
 		got := editedParts(label, projection(&live))
 		var want []string

@@ -222,7 +222,7 @@ func TestSwarmEngine(t *testing.T) {
 		!slices.Contains(in.Mounts, state.Mount{Type: state.MountSecret, Source: secName, Target: "/run/secrets/token", ReadOnly: true}) {
 		t.Fatalf("inspect = %+v", in)
 	}
-	t.Logf("engine API %s: task security options %v (no-new-privileges settable on services: %t)", s.APIVersion(), in.SecurityOpt, s.nnp)
+	t.Logf("engine API %s: task security options %v (no-new-privileges settable on services: %t)", s.APIVersion(), in.SecurityOpt, s.caps.noNewPrivileges)
 
 	// Hand edits, each detected as its part; moat's update reverts each.
 	edits := []struct {
@@ -408,5 +408,25 @@ func TestSwarmEvents(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("no secret create event")
 		}
+	}
+}
+
+// A service whose task cannot run (no such image: moat never pulls) is
+// an error naming the task's error, and leaves no service behind.
+func TestSwarmCreateFails(t *testing.T) {
+	s := connectSwarm(t, Options{Timeouts: Timeouts{Write: 30 * time.Second}})
+	r := newSwarmRun(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	spec := r.hardened(r.prefix+"--acme--web--1", "", "")
+	spec.Networks, spec.Mounts = nil, nil
+	spec.Image = "localhost/" + r.prefix + "-missing:1"
+	_, err := s.CreateContainer(ctx, spec)
+	if err == nil || !strings.Contains(err.Error(), "moat never pulls") {
+		t.Fatalf("err = %v, want the task's no-such-image error", err)
+	}
+	t.Logf("create error: %v", err)
+	if c := findContainer(r.observeSwarm(ctx), spec.Name); c != nil {
+		t.Fatalf("a failed create left %+v", c)
 	}
 }
