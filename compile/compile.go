@@ -290,12 +290,21 @@ func (c *compiler) networks() []state.NetworkSpec {
 
 // hostRules is the host protection of every bridge LAN, unless the platform
 // turned it off. Overlay and Weave LANs have no host bridge of moat's
-// naming to match, so they get none (docs/CONFIG.md says so).
+// naming to match, so they get none (docs/CONFIG.md says so). On Swarm,
+// the host is reached through the node's docker_gwbridge instead (every
+// task with a route out is attached to it, its gateway is the host): one
+// rule set for its interface, which the operator names moat-gwbridge
+// (docs/SWARM.md); reconcile refuses a node whose bridge is not so named.
 func (c *compiler) hostRules(nets []state.NetworkSpec) []state.HostRulesSpec {
 	if !c.repo.Platform.Network.HostProtection {
 		return nil
 	}
 	var out []state.HostRulesSpec
+	if c.swarm {
+		spec := state.HostRulesSpec{Network: state.GatewayBridgeNetwork, Bridge: state.GatewayBridgeInterface}
+		spec.Hash = firewall.Hash(c.instance, spec)
+		out = append(out, spec)
+	}
 	for _, n := range nets {
 		bridge := n.Options[state.OptionBridgeName]
 		if bridge == "" {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/moat-platform/moat/config"
+	"github.com/moat-platform/moat/firewall"
 	"github.com/moat-platform/moat/state"
 )
 
@@ -21,6 +22,7 @@ func swarmRepo() *config.Repo {
 	r.Platform.Engine = config.EngineSwarm
 	r.Platform.Network.Driver = DriverOverlay
 	r.Platform.Network.Encrypted = true
+	r.Platform.Network.HostProtection = true // the default of a loaded platform
 	for _, t := range r.Tenants {
 		if t.Name == "acme" {
 			t.Placement = &config.Placement{NodeLabels: map[string]string{"zone": "eu-1", "disk": "ssd"}}
@@ -98,9 +100,6 @@ func TestSwarmNames(t *testing.T) {
 
 func TestSwarmNetworks(t *testing.T) {
 	d := mustCompile(t, swarmRepo(), testOptions())
-	if len(d.HostRules) != 0 {
-		t.Errorf("host rules on Swarm: %+v", d.HostRules)
-	}
 	for _, n := range d.Networks {
 		if n.Driver != DriverOverlay || n.Attachable || !reflect.DeepEqual(n.Options, map[string]string{"encrypted": "true"}) {
 			t.Errorf("%s: driver %s attachable %v options %v, want an encrypted, non-attachable overlay", n.Name, n.Driver, n.Attachable, n.Options)
@@ -118,6 +117,26 @@ func TestSwarmNetworks(t *testing.T) {
 		if n.Options != nil {
 			t.Errorf("%s: options %v without encryption", n.Name, n.Options)
 		}
+	}
+}
+
+// On Swarm the host is reached through the node's docker_gwbridge, not
+// through the overlays: one rule set for its interface (moat-gwbridge),
+// none per overlay; none at all with host protection off.
+func TestSwarmHostRules(t *testing.T) {
+	d := mustCompile(t, swarmRepo(), testOptions())
+	want := state.HostRulesSpec{Network: "docker_gwbridge", Tenant: "", Bridge: "moat-gwbridge"}
+	want.Hash = firewall.Hash("fixture", want)
+	if !reflect.DeepEqual(d.HostRules, []state.HostRulesSpec{want}) {
+		t.Errorf("host rules on Swarm:\n got %+v\nwant %+v", d.HostRules, []state.HostRulesSpec{want})
+	}
+	if want.Hash == "" || !strings.HasPrefix(want.Bridge, firewall.BridgePrefix) {
+		t.Errorf("the gateway bridge's interface %q must match moat's jumps (%s+)", want.Bridge, firewall.BridgePrefix)
+	}
+	r := swarmRepo()
+	r.Platform.Network.HostProtection = false
+	if hr := mustCompile(t, r, testOptions()).HostRules; len(hr) != 0 {
+		t.Errorf("host protection off: host rules %+v", hr)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/moat-platform/moat/config"
 	"github.com/moat-platform/moat/controller"
 	"github.com/moat-platform/moat/engine/fake"
+	"github.com/moat-platform/moat/firewall"
 	"github.com/moat-platform/moat/reconcile"
 	"github.com/moat-platform/moat/state"
 )
@@ -211,5 +212,54 @@ func TestSwarmSnapshotPlan(t *testing.T) {
 	if fromFile.String() != fromLive.String() || !strings.Contains(fromFile.String(), "attachable by hand") ||
 		!strings.Contains(fromFile.String(), "secret/prod--acme--db-password--0a1b2c3d4e5f remove") {
 		t.Errorf("plan from the snapshot:\n%s\nfrom the live engine:\n%s", fromFile, fromLive)
+	}
+}
+
+// TestSwarmHostProtection: with host protection on, the first Swarm apply
+// ensures the rules of the node's docker_gwbridge before any service and
+// the next plan is empty; on a node whose bridge is Docker's default the
+// plan is refused and nothing is created.
+func TestSwarmHostProtection(t *testing.T) {
+	ctx := context.Background()
+	eng, tg := fake.NewSwarm(), swarmTarget(t)
+	spec := state.HostRulesSpec{Network: state.GatewayBridgeNetwork, Bridge: state.GatewayBridgeInterface}
+	spec.Hash = firewall.Hash(tg.Desired.Instance, spec)
+	tg.Desired.HostRules = []state.HostRulesSpec{spec}
+	fw := eng.Firewall()
+	round := func() (*reconcile.Plan, error) {
+		obs, err := controller.Observe(ctx, eng, fw, tg.Desired.Instance, true)
+		if err != nil {
+			return nil, err
+		}
+		p, err := controller.Plan(tg, obs, controller.PlanOptions{})
+		if err != nil {
+			return nil, err
+		}
+		_, err = controller.Apply(ctx, eng, p, obs, controller.ApplyOptions{Firewall: fw})
+		return p, err
+	}
+
+	bad := fake.NewSwarm()
+	must(t, bad.SetGatewayBridge("docker_gwbridge", "false"))
+	obs, err := controller.Observe(ctx, bad, bad.Firewall(), tg.Desired.Instance, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := controller.Plan(tg, obs, controller.PlanOptions{}); err == nil || !strings.Contains(err.Error(), "not moat-gwbridge") {
+		t.Errorf("a node with Docker's default docker_gwbridge: %v", err)
+	}
+	if calls := bad.Calls(); calls["CreateNetwork"]+calls["CreateContainer"] != 0 {
+		t.Errorf("refused plan changed the engine: %v", calls)
+	}
+
+	p, err := round()
+	if err != nil {
+		t.Fatalf("apply:\n%s\n%v", p, err)
+	}
+	if !slices.Contains(opLines(p), string(reconcile.VerbEnsureRules)+" "+state.GatewayBridgeNetwork) {
+		t.Fatalf("first plan has no rules for the gateway bridge:\n%s", p)
+	}
+	if p, err := round(); err != nil || !p.Empty() {
+		t.Fatalf("next plan (err %v):\n%s", err, p)
 	}
 }

@@ -80,3 +80,37 @@ func TestHashFollowsTheSpec(t *testing.T) {
 		t.Errorf("hash %s vs %s", a.Hash, b.Hash)
 	}
 }
+
+// TestGatewayBridgeRules: the Swarm node's docker_gwbridge, named
+// moat-gwbridge by the operator, is matched by the jumps like a LAN
+// bridge, cannot be the bridge of any LAN (BridgeName is hex), and its
+// rules read back under the network name docker_gwbridge.
+func TestGatewayBridgeRules(t *testing.T) {
+	iface := state.GatewayBridgeInterface
+	if len(iface) > 15 || !strings.HasPrefix(iface, BridgePrefix) {
+		t.Fatalf("%q: want <= 15 chars starting with %q (the jumps match %s+)", iface, BridgePrefix, BridgePrefix)
+	}
+	if strings.Trim(strings.TrimPrefix(iface, BridgePrefix), "0123456789abcdef") == "" {
+		t.Fatalf("%q could be the bridge of a LAN", iface)
+	}
+	gw := state.HostRulesSpec{Network: state.GatewayBridgeNetwork, Bridge: iface}
+	gw.Hash = Hash("demo", gw)
+	rules := Rules("demo", gw)
+	for _, r := range rules {
+		if !strings.Contains(r.Spec, "-i "+iface+" ") || !strings.Contains(r.Spec, `"moat docker_gwbridge `+gw.Hash+`"`) {
+			t.Errorf("rule %+v", r)
+		}
+	}
+	c := ChainsOf("demo")
+	var save strings.Builder
+	save.WriteString("*filter\n:" + c.Input + " - [0:0]\n:" + c.User + " - [0:0]\n")
+	save.WriteString("-A INPUT " + c.InputJump() + "\n-A DOCKER-USER " + c.UserJump() + "\n")
+	for _, r := range rules {
+		save.WriteString("-A " + r.Chain + " " + r.Spec + "\n")
+	}
+	save.WriteString("COMMIT\n")
+	fw := Parse(save.String(), "demo").Observe()
+	if rs := fw.Rules[state.GatewayBridgeNetwork]; !fw.Jumps || rs.Count != 3 || len(rs.Hashes) != 1 || rs.Hashes[0] != gw.Hash {
+		t.Errorf("observed %+v", fw)
+	}
+}

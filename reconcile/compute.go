@@ -85,7 +85,9 @@ func Compute(desired *state.Desired, observed *state.Observed, opts Options) (*P
 	c.foreign()
 	c.removals()
 	c.secretRemovals()
-	c.hostRules()
+	if err := c.hostRules(); err != nil {
+		return nil, err
+	}
 	if err := c.weave(); err != nil {
 		return nil, err
 	}

@@ -16,10 +16,19 @@ import (
 //
 // Nothing is planned when the firewall was not observed (a snapshot
 // without it): the plan cannot know, and says nothing rather than guess.
-func (c *computer) hostRules() {
+//
+// On Swarm the one rule set is the node's docker_gwbridge's, not a
+// managed network's: it is ensured and removed like a LAN's, every
+// service operation waits for it (any task with a route out is on that
+// bridge), and the plan is refused when the bridge's interface is not
+// the one the rules match (checkGatewayBridge).
+func (c *computer) hostRules() error {
 	fw := c.o.HostFirewall
 	if fw == nil {
-		return
+		return nil
+	}
+	if err := c.checkGatewayBridge(); err != nil {
+		return err
 	}
 	ensure := map[string]string{} // network -> op id
 	n := len(firewall.Rules(c.inst, state.HostRulesSpec{}))
@@ -73,7 +82,7 @@ func (c *computer) hostRules() {
 		}
 	}
 	if len(ensure) == 0 {
-		return
+		return nil
 	}
 	specs := map[string]*state.ContainerSpec{}
 	for i := range c.d.Containers {
@@ -95,12 +104,58 @@ func (c *computer) hostRules() {
 		case VerbConnect:
 			nets = []string{op.Network}
 		}
+		switch op.Verb {
+		case VerbCreate, VerbRecreate, VerbStart, VerbUpdate, VerbConnect:
+			// Not in the spec's networks: Swarm attaches the task
+			// itself.
+			if ensure[state.GatewayBridgeNetwork] != "" {
+				nets = append(nets, state.GatewayBridgeNetwork)
+			}
+		}
 		for _, n := range nets {
 			if id := ensure[n]; id != "" && !slices.Contains(op.DependsOn, id) {
 				op.DependsOn = append(op.DependsOn, id)
 			}
 		}
 	}
+	return nil
+}
+
+// checkGatewayBridge refuses a Swarm plan with host protection when the
+// node's docker_gwbridge would not be matched by its rules: the rules
+// would exist and protect nothing, while every task with a route out can
+// reach every port of the host through the bridge's gateway. The bridge
+// can only be given its name before the node joins a Swarm, so moat
+// cannot fix it; the operator can, or can turn host protection off.
+// Refused before anything changes, since plan and apply both compute.
+func (c *computer) checkGatewayBridge() error {
+	i := slices.IndexFunc(c.d.HostRules, func(h state.HostRulesSpec) bool { return h.Network == state.GatewayBridgeNetwork })
+	if i < 0 {
+		return nil
+	}
+	want := c.d.HostRules[i].Bridge
+	gb := c.o.GatewayBridge
+	var found string
+	switch {
+	case gb == nil:
+		found = "the node moat talks to has no " + state.GatewayBridgeNetwork + " network (or the engine did not report it)"
+	case gb.Bridge != want:
+		iface := gb.Bridge
+		if iface == "" {
+			iface = gb.Name // Docker's default interface name is the network's
+		}
+		found = fmt.Sprintf("%s's host interface is %s, not %s", state.GatewayBridgeNetwork, iface, want)
+	case gb.ICC != "false":
+		found = fmt.Sprintf("%s lets containers talk to each other (com.docker.network.bridge.enable_icc=%q): tasks of different tenants would meet on it", state.GatewayBridgeNetwork, gb.ICC)
+	default:
+		return nil
+	}
+	return fmt.Errorf("reconcile: host protection on Swarm: %s, so moat's rules would not protect the host from tasks with a route out. "+
+		"Fix: on every node, before `docker swarm init` or `docker swarm join`, run "+
+		"`docker network create --driver bridge -o com.docker.network.bridge.name=%s -o com.docker.network.bridge.enable_icc=false "+
+		"-o com.docker.network.bridge.enable_ip_masquerade=true %s` (docs/SWARM.md, Host protection), "+
+		"or set network.hostProtection: false in the platform. Nothing was changed",
+		found, want, state.GatewayBridgeNetwork)
 }
 
 // planned reports whether an operation of that id was emitted.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moat-platform/moat/firewall"
 	"github.com/moat-platform/moat/state"
 )
 
@@ -166,5 +167,126 @@ func TestCompareSavedSwarm(t *testing.T) {
 		if len(d) == 0 || !strings.Contains(strings.Join(d, "\n"), tc.want) {
 			t.Errorf("%s: differences %q, want one naming %q", tc.name, d, tc.want)
 		}
+	}
+}
+
+// swarmHostRules is a Swarm world with host protection: the desired rule
+// set of the node's docker_gwbridge, a readable firewall that holds none
+// of it yet, and the node's bridge as the operator made it (moat-gwbridge,
+// ICC off).
+func swarmHostRules(t *testing.T, name string) fixture {
+	t.Helper()
+	f := swarmFixture(t, name)
+	spec := state.HostRulesSpec{Network: state.GatewayBridgeNetwork, Bridge: state.GatewayBridgeInterface}
+	spec.Hash = firewall.Hash(f.desired.Instance, spec)
+	f.desired.HostRules = []state.HostRulesSpec{spec}
+	f.observed.HostFirewall = &state.HostFirewall{Jumps: true, Rules: map[string]state.HostRuleSet{}}
+	f.observed.GatewayBridge = &state.Network{ID: "gw", Name: state.GatewayBridgeNetwork, Driver: "bridge",
+		Subnet: "172.18.0.0/16", Bridge: state.GatewayBridgeInterface, ICC: "false"}
+	return f
+}
+
+// TestSwarmGatewayBridgeRules: the rules of docker_gwbridge, a network moat
+// does not manage, are planned like a LAN's (+ when missing, nothing when
+// in place, - when protection is off), and every service operation waits
+// for them: Swarm attaches each task with a route out to that bridge.
+func TestSwarmGatewayBridgeRules(t *testing.T) {
+	f := swarmHostRules(t, "swarm-create-all")
+	p, err := Compute(f.desired, f.observed, f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ensure := OpID(VerbEnsureRules, ResourceID{KindHostRules, state.GatewayBridgeNetwork}, "")
+	i := slices.IndexFunc(p.Operations, func(op Operation) bool { return op.ID == ensure })
+	if i < 0 {
+		t.Fatalf("no %s in\n%s", ensure, p)
+	}
+	if op := p.Operations[i]; op.Action != Create || op.Cause != causeMissing || op.Tenant != "" || op.HostRulesSpec == nil ||
+		op.HostRulesSpec.Bridge != state.GatewayBridgeInterface {
+		t.Errorf("ensure op %+v", op)
+	}
+	services := 0
+	for _, op := range p.Operations {
+		if op.Resource.Kind != KindContainer {
+			continue
+		}
+		services++
+		if !slices.Contains(op.DependsOn, ensure) {
+			t.Errorf("%s does not wait for the gateway bridge's rules (depends on %v)", op.ID, op.DependsOn)
+		}
+	}
+	if services == 0 {
+		t.Fatal("no service operations in the create-all plan")
+	}
+
+	// An update waits too (a new task is started on the bridge).
+	f = swarmHostRules(t, "swarm-env-change")
+	if p, err = Compute(f.desired, f.observed, f.opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range p.Operations {
+		if op.Verb == VerbUpdate && !slices.Contains(op.DependsOn, ensure) {
+			t.Errorf("%s does not wait for the gateway bridge's rules", op.ID)
+		}
+	}
+
+	// In place: nothing to do.
+	f = swarmHostRules(t, "swarm-noop")
+	f.observed.HostFirewall.Rules[state.GatewayBridgeNetwork] = state.HostRuleSet{
+		Count: len(firewall.Rules(f.desired.Instance, f.desired.HostRules[0])), Hashes: []string{f.desired.HostRules[0].Hash}}
+	if p, err = Compute(f.desired, f.observed, f.opts); err != nil || !p.Empty() {
+		t.Errorf("rules in place: err %v, plan\n%s", err, p)
+	}
+
+	// Host protection turned off: the rules go, with no dependency on a
+	// network removal (the bridge is not moat's), and the bridge's name
+	// no longer matters.
+	f.desired.HostRules = nil
+	f.observed.GatewayBridge.Bridge = "docker_gwbridge"
+	if p, err = Compute(f.desired, f.observed, f.opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Operations) != 1 || p.Operations[0].Verb != VerbRemoveRules || p.Operations[0].Resource.Name != state.GatewayBridgeNetwork ||
+		p.Operations[0].Cause != causeGone || len(p.Operations[0].DependsOn) != 0 {
+		t.Errorf("protection off: plan\n%s", p)
+	}
+}
+
+// TestSwarmGatewayBridgeRefused: a node whose docker_gwbridge the rules
+// would not match (Docker's default name, no bridge at all, ICC on) is
+// refused with the fix, before any operation; a snapshot without the
+// firewall cannot plan host rules and is not refused.
+func TestSwarmGatewayBridgeRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		edit       func(*state.Observed)
+	}{
+		{"default name", "host interface is docker_gwbridge, not moat-gwbridge", func(o *state.Observed) { o.GatewayBridge.Bridge = "docker_gwbridge" }},
+		{"no name option", "host interface is docker_gwbridge, not moat-gwbridge", func(o *state.Observed) { o.GatewayBridge.Bridge = "" }},
+		{"no bridge", "has no docker_gwbridge network", func(o *state.Observed) { o.GatewayBridge = nil }},
+		{"icc on", "enable_icc=\"true\"", func(o *state.Observed) { o.GatewayBridge.ICC = "true" }},
+		{"firewall unreadable", "not moat-gwbridge", func(o *state.Observed) {
+			o.GatewayBridge.Bridge = "docker_gwbridge"
+			o.HostFirewall = &state.HostFirewall{Error: "not root"}
+		}},
+	} {
+		f := swarmHostRules(t, "swarm-create-all")
+		tc.edit(f.observed)
+		_, err := Compute(f.desired, f.observed, f.opts)
+		if err == nil {
+			t.Errorf("%s: not refused", tc.name)
+			continue
+		}
+		for _, s := range []string{tc.want, "com.docker.network.bridge.name=moat-gwbridge", "enable_icc=false",
+			"before `docker swarm init`", "network.hostProtection: false", "docs/SWARM.md", "Nothing was changed"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("%s: error %q does not say %q", tc.name, err, s)
+			}
+		}
+	}
+	f := swarmHostRules(t, "swarm-create-all")
+	f.observed.GatewayBridge, f.observed.HostFirewall = nil, nil
+	if _, err := Compute(f.desired, f.observed, f.opts); err != nil {
+		t.Errorf("a snapshot without the firewall: %v", err)
 	}
 }

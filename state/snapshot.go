@@ -237,10 +237,11 @@ func validateObserved(obs *Observed) error {
 // turned into empty slices, so that JSON shows [] rather than null.
 func normalized(obs *Observed) *Observed {
 	out := &Observed{
-		Networks:     slices.Clone(obs.Networks),
-		Containers:   slices.Clone(obs.Containers),
-		HostFirewall: obs.HostFirewall,
-		Images:       obs.Images,
+		Networks:      slices.Clone(obs.Networks),
+		Containers:    slices.Clone(obs.Containers),
+		HostFirewall:  obs.HostFirewall,
+		Images:        obs.Images,
+		GatewayBridge: obs.GatewayBridge,
 	}
 	if len(obs.Secrets) > 0 {
 		out.Secrets = slices.Clone(obs.Secrets)
@@ -390,6 +391,15 @@ func Fingerprint(obs *Observed) string {
 			fw.str(s.Name)
 			fw.labels(s.Labels)
 		}
+	}
+	if gb := obs.GatewayBridge; gb != nil {
+		fw.str("gateway-bridge")
+		fw.str(gb.ID)
+		fw.str(gb.Name)
+		fw.str(gb.Driver)
+		fw.str(gb.Subnet)
+		fw.str(gb.Bridge)
+		fw.str(gb.ICC)
 	}
 	fw.flush()
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

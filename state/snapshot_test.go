@@ -268,7 +268,9 @@ func TestObservedCarriesNoSecrets(t *testing.T) {
 		// Images: image references and ids, as the engine lists them.
 		// Secrets: Swarm secret objects' ids, names and labels; the
 		// engine's list never carries values.
-		"Observed":  {"Networks", "Containers", "Volumes", "Weave", "Images", "HostFirewall", "Secrets"},
+		// GatewayBridge: the node's docker_gwbridge as a Network (names,
+		// subnet, interface, ICC option).
+		"Observed":  {"Networks", "Containers", "Volumes", "Weave", "Images", "HostFirewall", "Secrets", "GatewayBridge"},
 		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "ICC", "Labels", "Attachable", "Encrypted"},
 		"Secret":    {"ID", "Name", "Labels"},
 		"Container": {"ID", "Name", "Image", "ImageID", "State", "Labels", "Networks", "NetworkIDs", "Volumes", "Addresses", "Inspect"},
@@ -339,5 +341,40 @@ func TestResolveImage(t *testing.T) {
 	}
 	if ResolveImage(nil, "alpine") != "" {
 		t.Error("nil images resolve")
+	}
+}
+
+// The Swarm node's docker_gwbridge round-trips through a snapshot and its
+// interface and ICC count in the fingerprint (host protection depends on
+// them); a state without it keeps the fingerprint it had.
+func TestSnapshotGatewayBridge(t *testing.T) {
+	old := sampleObserved()
+	obs := sampleObserved()
+	obs.GatewayBridge = &Network{ID: "gw1", Name: GatewayBridgeNetwork, Driver: "bridge", Subnet: "172.18.0.0/16", Bridge: GatewayBridgeInterface, ICC: "false"}
+	if Fingerprint(obs) == Fingerprint(old) {
+		t.Fatal("the gateway bridge does not change the fingerprint")
+	}
+	other := sampleObserved()
+	other.GatewayBridge = &Network{ID: "gw1", Name: GatewayBridgeNetwork, Driver: "bridge", Subnet: "172.18.0.0/16", Bridge: "docker_gwbridge", ICC: "false"}
+	if Fingerprint(obs) == Fingerprint(other) {
+		t.Fatal("the gateway bridge's interface does not count in the fingerprint")
+	}
+	var buf bytes.Buffer
+	if err := WriteSnapshot(&buf, &Snapshot{Instance: "prod", Observed: obs}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadSnapshot(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gb := got.Observed.GatewayBridge; gb == nil || !reflect.DeepEqual(*gb, *obs.GatewayBridge) || Fingerprint(got.Observed) != Fingerprint(obs) {
+		t.Errorf("gateway bridge lost in the round trip: %+v", got.Observed.GatewayBridge)
+	}
+	buf.Reset()
+	if err := WriteSnapshot(&buf, &Snapshot{Instance: "prod", Observed: old}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "gatewayBridge") {
+		t.Errorf("a state without the gateway bridge writes it:\n%s", buf.String())
 	}
 }

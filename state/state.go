@@ -209,7 +209,25 @@ type Observed struct {
 	// Secrets are the instance's Swarm secret objects; nil on the
 	// single-host engine.
 	Secrets []Secret `json:"secrets,omitempty"`
+	// GatewayBridge is the docker_gwbridge network of the Swarm node moat
+	// talks to, as listed (Name, ID, Driver, Subnet, Bridge: its host
+	// interface, ICC); nil on one host, when the node has none, or when
+	// not observed. Every task on a non-internal overlay is attached to
+	// it and its gateway is the host: host protection on Swarm needs its
+	// interface to be GatewayBridgeInterface (docs/SWARM.md).
+	GatewayBridge *Network `json:"gatewayBridge,omitempty"`
 }
+
+// GatewayBridgeNetwork is the network Swarm attaches every task with a
+// route out to (one per node, local scope), and GatewayBridgeInterface
+// the host interface moat's host protection needs it to have: created by
+// the operator before `docker swarm init` or `join` with
+// com.docker.network.bridge.name=moat-gwbridge, it matches the "moat+"
+// jumps into moat's chains like every LAN bridge.
+const (
+	GatewayBridgeNetwork   = "docker_gwbridge"
+	GatewayBridgeInterface = "moat-gwbridge"
+)
 
 // HostFirewall is what the host's firewall holds of one instance's rules.
 type HostFirewall struct {

@@ -44,6 +44,9 @@ type fileState struct {
 	// Swarm mode (see swarm.go) and its secret objects by name.
 	Swarm   bool               `json:"swarm,omitempty"`
 	Secrets map[string]*Secret `json:"secrets,omitempty"`
+	// GatewayBridge is the Swarm node's docker_gwbridge when a test set
+	// it (SetGatewayBridge); nil: made as docs/SWARM.md says.
+	GatewayBridge *state.Network `json:"gatewayBridge,omitempty"`
 }
 
 func newFileState() *fileState {

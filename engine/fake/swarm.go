@@ -202,6 +202,39 @@ func (s *fileState) observeSwarm(obs *state.Observed, instance string) {
 		}
 	}
 	slices.SortFunc(obs.Secrets, func(a, b state.Secret) int { return strings.Compare(a.Name, b.Name) })
+	obs.GatewayBridge = s.gatewayBridge()
+}
+
+// gatewayBridge is the node's docker_gwbridge as the network list shows
+// it: by default as the operator makes it for host protection
+// (docs/SWARM.md); nil when a test removed it.
+func (s *fileState) gatewayBridge() *state.Network {
+	gb := s.GatewayBridge
+	if gb == nil {
+		gb = &state.Network{ID: "gwbridge0", Name: state.GatewayBridgeNetwork, Driver: "bridge", Subnet: "172.18.0.0/16",
+			Bridge: state.GatewayBridgeInterface, ICC: "false"}
+	}
+	if gb.Name == "" {
+		return nil
+	}
+	c := *gb
+	return &c
+}
+
+// SetGatewayBridge makes the node's docker_gwbridge have host interface
+// iface and ICC option icc, as a node that joined the Swarm without the
+// operator creating the bridge first would ("docker_gwbridge", "false");
+// iface "" removes the bridge.
+func (e *Engine) SetGatewayBridge(iface, icc string) error {
+	return e.helper(func() error {
+		gb := &state.Network{}
+		if iface != "" {
+			gb = &state.Network{ID: "gwbridge0", Name: state.GatewayBridgeNetwork, Driver: "bridge", Subnet: "172.18.0.0/16",
+				Bridge: iface, ICC: icc}
+		}
+		e.st.GatewayBridge = gb
+		return nil
+	})
 }
 
 // SetNetworkFlags sets an overlay's attachable and encrypted flags, as
