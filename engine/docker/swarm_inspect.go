@@ -203,3 +203,23 @@ func serviceInspect(svc *swarm.Service, task *state.Inspect) *state.Inspect {
 	}
 	return in
 }
+
+// Unenforceable returns the audit checks (audit.Finding.Check) whose
+// findings no service update can fix on this engine, each with why. The
+// audit must still report them; a plan must not answer them with an
+// update, which would change nothing and be planned again on every run:
+//   - "memory": a service has no swap limit (the Engine API up to 1.51
+//     has none), so its task gets the engine's default, swap twice the
+//     memory; a changed memory limit itself shows as the "limits" part
+//     of a hand edit.
+//   - "no-new-privileges": a service on API < 1.44 cannot ask for it, and
+//     the daemon-wide setting (daemon.json) is not visible in an inspect.
+func (s *Swarm) Unenforceable() map[string]string {
+	out := map[string]string{
+		"memory": "a Swarm service cannot limit swap: its task gets the engine's default, swap twice the memory limit",
+	}
+	if !s.caps.noNewPrivileges {
+		out["no-new-privileges"] = "a Swarm service cannot set no-new-privileges before API " + noNewPrivilegesAPI + " (engine API " + s.APIVersion() + "): set \"no-new-privileges\": true in every node's daemon.json"
+	}
+	return out
+}

@@ -222,6 +222,9 @@ func TestSwarmEngine(t *testing.T) {
 		!slices.Contains(in.Mounts, state.Mount{Type: state.MountSecret, Source: secName, Target: "/run/secrets/token", ReadOnly: true}) {
 		t.Fatalf("inspect = %+v", in)
 	}
+	if u := s.Unenforceable(); s.APIVersion() == "1.41" && (u["memory"] == "" || u["no-new-privileges"] == "") {
+		t.Errorf("API 1.41: unenforceable checks %v, want memory and no-new-privileges", u)
+	}
 	t.Logf("engine API %s: task security options %v (no-new-privileges settable on services: %t)", s.APIVersion(), in.SecurityOpt, s.caps.noNewPrivileges)
 
 	// Hand edits, each detected as its part; moat's update reverts each.
