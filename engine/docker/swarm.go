@@ -90,7 +90,8 @@ func (s *Swarm) warnNoNewPrivileges(spec state.ContainerSpec) {
 // wrote it gets a spec-hash that matches nothing and its edited parts
 // marked (see markEdited). Containers are listed only to find those
 // started by hand on a managed overlay (task containers of services are
-// not containers of their own) and the image the local task runs.
+// not containers of their own) and the image the local task runs. The
+// network list also gives the node's docker_gwbridge (GatewayBridge).
 func (s *Swarm) Observe(ctx context.Context, instance string, volumes bool) (*state.Observed, error) {
 	if instance == "" {
 		return nil, fmt.Errorf("observe: instance is required")
@@ -127,6 +128,12 @@ func (s *Swarm) Observe(ctx context.Context, instance string, volumes bool) (*st
 	managed := map[string]bool{}   // name and id of the instance's networks
 	for _, n := range nets {
 		netName[n.ID] = n.Name
+		if n.Name == state.GatewayBridgeNetwork && n.Scope == "local" {
+			// The node's bridge of every task with a route out: host
+			// protection on Swarm needs its interface name.
+			obs.GatewayBridge = &state.Network{ID: n.ID, Name: n.Name, Driver: n.Driver, Subnet: subnetOf(n.IPAM),
+				Bridge: n.Options[state.OptionBridgeName], ICC: n.Options[OptionICC]}
+		}
 		if !state.Managed(n.Labels, instance) {
 			continue
 		}

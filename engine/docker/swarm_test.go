@@ -207,6 +207,11 @@ func TestSwarmEngine(t *testing.T) {
 	if len(obs.Secrets) != 1 || obs.Secrets[0].Name != secName || obs.Secrets[0].ID != secID {
 		t.Errorf("observed secrets %+v, want [%s]", obs.Secrets, secName)
 	}
+	if gb := obs.GatewayBridge; gb == nil || gb.ID == "" || gb.Driver != "bridge" || gb.Subnet == "" {
+		t.Errorf("observed gateway bridge %+v, want the node's docker_gwbridge", gb)
+	} else {
+		t.Logf("gateway bridge: %+v", *gb)
+	}
 	if len(obs.Networks) != 1 || !obs.Networks[0].Attachable || obs.Networks[0].Driver != "overlay" || obs.Networks[0].Subnet != lan.Subnet {
 		t.Errorf("observed networks %+v, want the attachable overlay %s", obs.Networks, lan.Subnet)
 	}
