@@ -12,12 +12,15 @@ import (
 	"github.com/moat-platform/moat/controller"
 	"github.com/moat-platform/moat/engine"
 	"github.com/moat-platform/moat/reconcile"
+	"github.com/moat-platform/moat/state"
 )
 
 // Status is what /status shows.
 type Status struct {
-	Source          string           `json:"source"`
-	Instance        string           `json:"instance,omitempty"`
+	Source   string `json:"source"`
+	Instance string `json:"instance,omitempty"`
+	// Engine is the engine the revision in force chose (docker, swarm).
+	Engine          string           `json:"engine,omitempty"`
 	Ready           bool             `json:"ready"`
 	EngineReachable bool             `json:"engineReachable"`
 	LastApplied     *AppliedRevision `json:"lastApplied,omitempty"`
@@ -183,14 +186,21 @@ func (w *Watcher) reconcile(ctx context.Context, t *revisionTarget) (Result, err
 		return Failed, fmt.Errorf("compile %s: %w", short(t.rev.ID), err)
 	}
 	instance := tg.Desired.Instance
-	if instance != w.locked {
+	kind := tg.Desired.Engine
+	if kind == "" {
+		kind = state.EngineDocker
+	}
+	if instance != w.locked || (w.opts.Connect != nil && kind != w.connected) {
 		// The lock is per instance: known only once a revision is valid.
-		if w.locked != "" {
+		if w.locked != "" && instance != w.locked {
 			w.fatal = fmt.Errorf("revision %s renames the instance from %s to %s; restart moat watch to follow it", short(t.rev.ID), w.locked, instance)
 			return Failed, w.fatal
 		}
 		if w.opts.Connect != nil {
-			eng, err := w.opts.Connect(instance)
+			if w.connected != "" {
+				w.log.Info("the platform chooses another engine; reconnecting", "from", w.connected, "to", kind, "revision", short(t.rev.ID))
+			}
+			eng, err := w.opts.Connect(instance, kind)
 			var held interface{ Held() bool }
 			if errors.As(err, &held) && held.Held() {
 				w.fatal = err
@@ -201,10 +211,11 @@ func (w *Watcher) reconcile(ctx context.Context, t *revisionTarget) (Result, err
 				return Failed, err
 			}
 			w.setEngine(eng)
+			w.connected = kind
 		}
 		w.locked = instance
 	}
-	w.update(func(s *Status) { s.Instance = instance })
+	w.update(func(s *Status) { s.Instance, s.Engine = instance, kind })
 	eng := w.engine()
 	fw := w.opts.Firewall
 	if h, ok := eng.(interface{ HostFirewall() engine.Firewall }); ok && fw == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -47,12 +48,16 @@ type Options struct {
 	StateFile string
 	Log       *slog.Logger
 	Metrics   *Metrics
-	// Connect, when set, is called with the instance before the first
-	// engine call for it (the instance is only known from a valid
+	// Connect, when set, is called with the instance and the engine its
+	// platform chooses (state.EngineDocker or state.EngineSwarm) before
+	// the first engine call for it (both are only known from a valid
 	// revision): it takes the instance lock and opens the engine, which
-	// replaces Engine. An error with a Held() bool method that says true
-	// (the lock is held elsewhere) stops the watcher; others are retried.
-	Connect func(instance string) (engine.Engine, error)
+	// replaces Engine. It is called again when a revision chooses another
+	// engine (the old one is closed when it is an io.Closer, and the
+	// event stream follows the new one). An error with a Held() bool
+	// method that says true (the lock is held elsewhere) stops the
+	// watcher; others are retried.
+	Connect func(instance, engine string) (engine.Engine, error)
 	// Lock describes the lock held, for /status.
 	Lock LockInfo
 	// Firewall is the host firewall for host protection. When nil, an
@@ -87,9 +92,12 @@ type Watcher struct {
 	trigMu  sync.Mutex
 	reasons map[string]bool
 
-	mu     sync.Mutex // guards status and eng
+	mu     sync.Mutex // guards status, eng and stopStream
 	status Status
 	eng    engine.Engine
+	// stopStream ends the event stream of the engine in use, so that
+	// events follows the engine a reconnect opened.
+	stopStream context.CancelFunc
 
 	// Owned by the goroutine running rounds.
 	lastApplied string // revision id in force
@@ -100,6 +108,7 @@ type Watcher struct {
 	failures    int
 	reported    map[string]bool // revisions already counted as invalid/refused
 	locked      string          // the instance Acquire was called for
+	connected   string          // the engine kind Connect opened
 	fatal       error           // stops Run: the lock is held elsewhere
 }
 
@@ -313,14 +322,28 @@ func (w *Watcher) events(ctx context.Context) {
 			continue
 		}
 		started := time.Now()
-		evs, errc := eng.Events(ctx, instance)
+		sctx, stop := context.WithCancel(ctx)
+		w.mu.Lock()
+		if w.eng != eng { // replaced meanwhile
+			w.mu.Unlock()
+			stop()
+			continue
+		}
+		w.stopStream = stop
+		w.mu.Unlock()
+		evs, errc := eng.Events(sctx, instance)
 		for ev := range evs {
 			w.log.Debug("engine event", "type", ev.Type, "action", ev.Action, "name", ev.Name)
 			w.Trigger("event")
 		}
 		err := <-errc
+		replaced := sctx.Err() != nil
+		stop()
 		if ctx.Err() != nil {
 			return
+		}
+		if replaced {
+			continue // the round that switched engines reconciles
 		}
 		w.m.EngineReconnect.Inc()
 		w.log.Warn("engine event stream ended; reconnecting", "err", err, "in", delay)
@@ -342,10 +365,19 @@ func (w *Watcher) engine() engine.Engine {
 	return w.eng
 }
 
+// setEngine replaces the engine in use, ends the event stream of the old
+// one and closes it.
 func (w *Watcher) setEngine(e engine.Engine) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.eng = e
+	old, stop := w.eng, w.stopStream
+	w.eng, w.stopStream = e, nil
+	w.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if c, ok := old.(io.Closer); ok && old != e {
+		c.Close()
+	}
 }
 
 func (w *Watcher) instance() string {

@@ -23,6 +23,7 @@ func volumeDeleteFlag(c *cobra.Command, p *bool) {
 func newDestroy() *cobra.Command {
 	var (
 		instance          string
+		engineFlag        string
 		allowMassDelete   bool
 		allowVolumeDelete bool
 		parallel          int
@@ -33,7 +34,10 @@ func newDestroy() *cobra.Command {
 		Long: `destroy plans the removal of every container, network and host rule set
 that moat manages for the instance named by the config in DIR (default
 "."), or by --instance NAME when there is no valid config to read, shows the
-plan, and applies it. Only objects with moat's labels for that instance are
+plan, and applies it. With a config its platform chooses the engine; with
+--instance, --engine docker|swarm does, else the engine that holds the
+instance's objects (a Swarm manager with its services, overlays or secrets:
+swarm). Only objects with moat's labels for that instance are
 touched; containers moat did not create stay, and a LAN they are still on
 is left in place (reported).
 
@@ -45,13 +49,32 @@ are kept unless --allow-volume-delete is given too.`,
 			if instance != "" && len(args) > 0 {
 				return withCode(exitError, errors.New("give either DIR or --instance, not both"))
 			}
-			kind := engineOf(nil) // --instance without config: the single host
+			var kind string
+			switch engineFlag {
+			case "", state.EngineDocker, state.EngineSwarm:
+			default:
+				return withCode(exitError, fmt.Errorf("--engine %q: want docker or swarm", engineFlag))
+			}
 			if instance == "" {
+				if engineFlag != "" {
+					return withCode(exitError, errors.New("--engine goes with --instance: with a config, its platform chooses the engine"))
+				}
 				repo, err := loadRepo(c, args, "nothing destroyed (or pass --instance NAME)")
 				if err != nil {
 					return err
 				}
 				instance, kind = repo.Platform.Name, engineOf(repo.Platform)
+			} else if kind = engineFlag; kind == "" {
+				// No config to ask: the engine that holds the
+				// instance's objects.
+				k, why, err := discoverEngine(c.Context(), instance, c.ErrOrStderr())
+				if err != nil {
+					return withCode(exitInvalid, err)
+				}
+				kind = k
+				if why != "" {
+					fmt.Fprintf(c.ErrOrStderr(), "destroy: engine swarm (%s); --engine docker destroys the instance's single-host objects instead\n", why)
+				}
 			}
 			// Destroy plans no Weave state: the container engine only.
 			eng, err := openContainerEngine(instance, c.ErrOrStderr(), kind)
@@ -70,7 +93,11 @@ are kept unless --allow-volume-delete is given too.`,
 			// The plan from what runs to nothing: the same Compute as
 			// apply, so the same order (containers, then LANs, then host
 			// rules and volumes) and the same care for unmanaged containers.
-			p, err := reconcile.Compute(&state.Desired{Instance: instance}, observed, reconcile.Options{
+			nothing := &state.Desired{Instance: instance}
+			if kind == state.EngineSwarm {
+				nothing.Engine = state.EngineSwarm // a Swarm plan: services, secrets
+			}
+			p, err := reconcile.Compute(nothing, observed, reconcile.Options{
 				PruneVolumes: allowVolumeDelete,
 				Revision:     "destroy",
 			})
@@ -101,6 +128,7 @@ are kept unless --allow-volume-delete is given too.`,
 		},
 	}
 	c.Flags().StringVar(&instance, "instance", "", "the instance to destroy, when there is no valid config to name it")
+	c.Flags().StringVar(&engineFlag, "engine", "", "with --instance: the engine the instance runs on, docker or swarm (default: swarm when the engine is a Swarm manager holding the instance's services, networks or secrets, else docker)")
 	c.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "required: destroy removes every managed container of the instance")
 	volumeDeleteFlag(c, &allowVolumeDelete)
 	c.Flags().IntVar(&parallel, "parallel", apply.DefaultParallel, "operations in flight at once")

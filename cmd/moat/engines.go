@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/moat-platform/moat/config"
@@ -31,6 +32,15 @@ type engineHandle struct {
 	// id, when set, gives the engine's own id, which names it better than
 	// the address (one engine, several sockets); one call, only to lock.
 	id func(context.Context) (string, error)
+}
+
+// Close closes the engine's connection when it has one (the watcher
+// closes an engine it no longer uses).
+func (h *engineHandle) Close() error {
+	if c, ok := h.Engine.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // HostFirewall is the firewall for host protection (the watcher asks).
@@ -121,6 +131,49 @@ var newSwarmEngine = func(opts docker.Options) (dockerEngine, error) {
 		return nil, err // not a nil *Swarm in a non-nil interface
 	}
 	return s, nil
+}
+
+// discoverEngine says which engine holds instance's objects when no
+// config names it (destroy --instance): swarm when the engine is a Swarm
+// manager holding services, overlays or secrets of the instance (named
+// "<instance>--", the Swarm scheme), else docker. why says what was found.
+func discoverEngine(ctx context.Context, instance string, stderr io.Writer) (kind, why string, err error) {
+	if path := os.Getenv("MOAT_FAKE_ENGINE"); path != "" {
+		f, err := fake.Open(path)
+		if err != nil {
+			return "", "", fmt.Errorf("fake engine: %w", err)
+		}
+		if !f.SwarmMode() {
+			return state.EngineDocker, "", nil
+		}
+	}
+	h, err := openContainerEngine(instance, stderr, state.EngineSwarm)
+	if err != nil {
+		// Not a Swarm manager (or unreachable, which opening the single
+		// host then reports).
+		return state.EngineDocker, "", nil
+	}
+	defer h.Close()
+	obs, err := h.Observe(ctx, instance, false)
+	if err != nil {
+		return "", "", fmt.Errorf("observe the Swarm: %w", err)
+	}
+	prefix := instance + "--"
+	var services, overlays int
+	for _, c := range obs.Containers {
+		if state.Managed(c.Labels, instance) && strings.HasPrefix(c.Name, prefix) {
+			services++
+		}
+	}
+	for _, n := range obs.Networks {
+		if state.Managed(n.Labels, instance) && strings.HasPrefix(n.Name, prefix) {
+			overlays++
+		}
+	}
+	if services+overlays+len(obs.Secrets) == 0 {
+		return state.EngineDocker, "", nil
+	}
+	return state.EngineSwarm, fmt.Sprintf("%d services, %d networks, %d secrets of instance %s on this Swarm", services, overlays, len(obs.Secrets), instance), nil
 }
 
 func openContainerEngine(instance string, stderr io.Writer, kind string) (*engineHandle, error) {

@@ -78,6 +78,9 @@ func printStatus(w io.Writer, s *watch.Status, now time.Time) {
 	if !s.EngineReachable {
 		engine = "UNREACHABLE"
 	}
+	if s.Engine != "" {
+		engine = s.Engine + " " + engine
+	}
 	fmt.Fprintf(w, "moat watch: %s (engine %s), instance %s\n", ready, engine, s.Instance)
 	fmt.Fprintf(w, "source:     %s\n", s.Source)
 	if a := s.LastApplied; a != nil {

@@ -167,19 +167,25 @@ func runWatch(c *cobra.Command, f *watchFlags) error {
 		Lock:            watch.LockInfo{PID: os.Getpid()},
 		// The lock first, then the engine: a second moat exits at once
 		// without touching anything.
-		Connect: func(instance string) (engine.Engine, error) {
+		// The engine is the one the revision's platform chooses
+		// (engineOf); a revision that changes it reconnects, keeping the
+		// lock (the lock is the engine's, and both kinds are the same
+		// engine).
+		Connect: func(instance, kind string) (engine.Engine, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			eng, err := openEngine(instance, c.ErrOrStderr(), nil) // TODO(weave): the watcher does not read the router yet
+			// TODO(weave): the watcher does not read the router yet.
+			eng, err := openContainerEngine(instance, c.ErrOrStderr(), kind)
 			if err != nil {
 				return nil, err
 			}
 			if held == nil {
 				if held, err = lockInstance(eng, instance, what); err != nil {
+					eng.Close()
 					return nil, err
 				}
 			}
-			log.Info("instance locked", "instance", instance, "lock", held.Path)
+			log.Info("instance locked", "instance", instance, "engine", kind, "lock", held.Path)
 			return eng, nil
 		},
 	})

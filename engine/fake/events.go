@@ -65,13 +65,22 @@ func (e *Engine) CutEvents() {
 
 // publishLocked sends an event to the subscribers of name's instance;
 // e.mu is held. A full subscriber drops it: consumers coalesce anyway.
+// In Swarm mode names are "<instance>--..." and what happens to one of
+// the instance's containers is a service event, as the Swarm engine's
+// stream says (service, network and secret events).
 func (e *Engine) publishLocked(typ, action, name string) {
 	for s := range e.subs {
-		if !strings.HasPrefix(name, s.instance+".") {
+		t := typ
+		switch {
+		case e.st.Swarm && strings.HasPrefix(name, s.instance+"--"):
+			if t == "container" {
+				t = "service"
+			}
+		case !strings.HasPrefix(name, s.instance+"."):
 			continue
 		}
 		select {
-		case s.ch <- engine.Event{Type: typ, Action: action, Name: name, Time: time.Now()}:
+		case s.ch <- engine.Event{Type: t, Action: action, Name: name, Time: time.Now()}:
 		default:
 		}
 	}

@@ -47,6 +47,14 @@ func (e *Engine) SetSwarm(on bool) {
 	e.st.Swarm = on
 }
 
+// SwarmMode reports whether the engine plays a Swarm manager (as saved in
+// its state file, or set by NewSwarm or SetSwarm).
+func (e *Engine) SwarmMode() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.st.Swarm
+}
+
 // errNotSwarm is what the single-host fake answers to Swarm-only calls.
 var errNotSwarm = errors.New("this engine is not a Swarm manager")
 
@@ -121,6 +129,7 @@ func (e *Engine) CreateSecret(_ context.Context, spec state.SecretSpec) (string,
 		}
 		id = e.newID("secret")
 		e.st.Secrets[spec.Name] = &Secret{ID: id, Name: spec.Name, Labels: cloneMap(spec.Labels)}
+		e.publishLocked("secret", "create", spec.Name)
 		return nil
 	})
 	if err != nil {
@@ -146,6 +155,7 @@ func (e *Engine) RemoveSecret(_ context.Context, name string) error {
 			}
 		}
 		delete(e.st.Secrets, s.Name)
+		e.publishLocked("secret", "remove", s.Name)
 		return nil
 	})
 }
