@@ -5,7 +5,7 @@ BIN   := bin/moat
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: help build test test-unit lint image images demo demo-clean bench bench-compose bench-compose-200 bench-gateway fuzz docs tidy isolation demo-weave demo-weave-clean weave
+.PHONY: help build test test-unit test-swarm lint image images demo demo-clean demo-swarm demo-swarm-clean bench bench-compose bench-compose-200 bench-gateway bench-swarm fuzz docs tidy isolation demo-weave demo-weave-clean weave
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,12 @@ lint: ## go vet + gofmt check + go.mod tidy
 test: lint images ## Every test: lint, unit, CLI scripts, real engine (needs dockerd), short fuzz
 	MOAT_REQUIRE_DOCKER=$${MOAT_REQUIRE_DOCKER:-1} $(GO) test -race -count=1 -timeout 50m $(PKGS)
 	$(MAKE) fuzz FUZZTIME=5s
+
+# The engine becomes a single-node Swarm for the suite and leaves it after
+# (scripts/swarm.sh refuses an engine that is in a Swarm it did not make;
+# MOAT_SWARM_USE_EXISTING=1 runs the suite on such a Swarm as it is).
+test-swarm: images ## The Swarm suite on a real single-node Swarm (scripts/swarm.sh test)
+	GO=$(GO) bash scripts/swarm.sh test
 
 test-unit: ## Tests that need no engine (engine tests skip)
 	MOAT_REQUIRE_DOCKER=0 $(GO) test -count=1 $(PKGS)
@@ -70,6 +76,9 @@ bench-compose-200: build images ## The same comparison at 200 containers on 20 L
 	  REPS_NOOP=$${REPS_NOOP:-$(REPS_NOOP_200)} REPS_CHANGE=$${REPS_CHANGE:-$(REPS_CHANGE_200)} \
 	  BENCH_GO=0 bash scripts/bench-compose.sh
 
+bench-swarm: build images ## moat on Swarm vs docker stack deploy, 50 services (see docs/BENCHMARKS.md)
+	bash scripts/bench-swarm.sh
+
 docs: build ## Regenerate docs/RULES.md from the rule catalogue
 	./$(BIN) rules -o markdown > docs/RULES.md
 
@@ -78,6 +87,12 @@ demo: build images ## Validate, plan and apply the example platform (INSTANCE=de
 
 demo-clean: ## Remove everything the demo created (moat destroy; INSTANCE=demo by default; volumes kept)
 	bash scripts/demo.sh clean
+
+demo-swarm: build images ## The example platform on Docker Swarm: apply, empty no-op plan, a zero-downtime one-app update, teardown
+	bash scripts/demo-swarm.sh
+
+demo-swarm-clean: ## Remove what demo-swarm KEEP=1 left running (INSTANCE=demo-swarm by default)
+	bash scripts/demo-swarm.sh clean
 
 demo-weave: build images ## The example platform on a real Weave Net router (built from the vendored source; root)
 	bash scripts/demo-weave.sh

@@ -91,6 +91,40 @@ type env struct {
 	config   string
 	secrets  string // the test's copy of the secret store
 	work     string
+	tags     []string // the run's own image tags (see pinImages)
+}
+
+// with is the env seen from a subtest: its helpers fail t, not the
+// parent (a subtest must not FailNow its parent).
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
+// images are the images the tests run; each run tags them for itself.
+var images = []string{
+	"localhost/moat-examples/echo", "localhost/moat-examples/probe", "localhost/moat-examples/logsink",
+	"localhost/moat-examples/masterdata", "localhost/moat/moat",
+}
+
+// pinImages tags every image the run uses with the run's instance name
+// (":1" -> ":<instance>"), so that another build of the shared ":1" tags
+// during the run (others' tests on this engine rebuild them) is not a tag
+// that moved under the run's services.
+func (e *env) pinImages() {
+	e.t.Helper()
+	for _, img := range images {
+		docker(e.t, "tag", img+":1", img+":"+e.instance)
+		e.tags = append(e.tags, img+":"+e.instance)
+	}
+}
+
+var imageRef = regexp.MustCompile(`\b(localhost/moat(?:-examples)?/[a-z]+):1\b`)
+
+// pin rewrites config text to the run's own image tags.
+func (e *env) pin(s string) string {
+	return imageRef.ReplaceAllString(s, "${1}:"+e.instance)
 }
 
 // newEnv makes an empty env: a per-run instance name and a free /16.
@@ -104,6 +138,7 @@ func newEnv(t *testing.T) *env {
 	e.secrets = filepath.Join(e.work, "secrets")
 	e.octet = freeOctet(t)
 	t.Cleanup(e.cleanup)
+	e.pinImages()
 	return e
 }
 
@@ -117,7 +152,7 @@ func newExamplesEnv(t *testing.T) *env {
 		if rel == "platform.yaml" {
 			s = swarmPlatform(t, s, e.instance, e.octet)
 		}
-		return strings.ReplaceAll(s, "10.80.", "10."+e.octet+".")
+		return e.pin(strings.ReplaceAll(s, "10.80.", "10."+e.octet+"."))
 	})
 	copyTree(t, "../../examples/platform-secrets", e.secrets, nil)
 	return e
@@ -337,6 +372,12 @@ func (e *env) cleanup() {
 	if left := e.leftovers(); len(left) > 0 {
 		e.t.Errorf("objects of %s remain after cleanup: %v", e.instance, left)
 	}
+	// Untagging leaves the images (the ":1" tags hold them).
+	for _, tag := range e.tags {
+		if out, err := exec.Command("docker", "rmi", tag).CombinedOutput(); err != nil {
+			e.t.Errorf("docker rmi %s: %v\n%s", tag, err, out)
+		}
+	}
 }
 
 // leftovers lists every object of the instance still on the engine.
@@ -473,7 +514,7 @@ func (e *env) writeFiles(files map[string]string) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			e.t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(e.pin(body)), 0o644); err != nil {
 			e.t.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ func TestSwarmLifecycle(t *testing.T) {
 	}
 
 	t.Run("LANs are encrypted, non-attachable overlays with the configured subnets", func(t *testing.T) {
+		e := e.with(t)
 		for _, l := range []struct {
 			tenant, lan, subnet string
 			internal            bool
@@ -69,13 +71,14 @@ func TestSwarmLifecycle(t *testing.T) {
 				t.Errorf("network %s: %q, want %q", n, got, want)
 			}
 			// "encrypted" is an option without a value: present or not.
-			if opts := docker(t, "network", "inspect", "--format", `{{range $k, $v := .Options}}{{$k}} {{end}}`, n); !strings.Contains(" "+opts, " encrypted ") {
+			if opts := docker(t, "network", "inspect", "--format", `{{range $k, $v := .Options}}{{$k}} {{end}}`, n); !slices.Contains(strings.Fields(opts), "encrypted") {
 				t.Errorf("network %s is not encrypted: options %q", n, opts)
 			}
 		}
 	})
 
 	t.Run("update order: start-first, stop-first where a writable volume is mounted", func(t *testing.T) {
+		e := e.with(t)
 		for s, want := range map[string]string{
 			"globex--shop--1": "start-first", "acme--web--1": "start-first",
 			"acme--api--1": "stop-first", "globex--orders--1": "stop-first", "initech--ledger--1": "stop-first",
@@ -87,6 +90,7 @@ func TestSwarmLifecycle(t *testing.T) {
 	})
 
 	t.Run("no-op: the plan is empty, with a bounded number of API calls", func(t *testing.T) {
+		e := e.with(t)
 		out, errs, code := e.moat("plan", e.config, "--secrets", e.secrets, "--detailed-exitcode", "--stats")
 		if code != 0 || !strings.Contains(out, "No changes") {
 			t.Fatalf("exit %d, want 0 (no changes)\n%s\n%s", code, out, errs)
@@ -111,6 +115,7 @@ func TestSwarmLifecycle(t *testing.T) {
 	envMarker := "moatsw-env-" + randHex(6)
 
 	t.Run("one-app env change: a rolling update of that service only, never without a running task", func(t *testing.T) {
+		e := e.with(t)
 		before := e.services()
 		shop := e.name("globex", "shop", "1")
 		oldTask := task(t, shop)
@@ -151,10 +156,12 @@ func TestSwarmLifecycle(t *testing.T) {
 	})
 
 	t.Run("secrets: the value only in the Swarm store, rotation updates exactly its mounts", func(t *testing.T) {
+		e := e.with(t)
 		testSecrets(t, e, envMarker)
 	})
 
 	t.Run("drift: --cap-add by hand is reported as a security change and reverted", func(t *testing.T) {
+		e := e.with(t)
 		svc := e.name("acme", "web", "1")
 		docker(t, "service", "update", "--detach=false", "--cap-add", "NET_ADMIN", svc)
 		e.expectDrift(svc, `~\s+service\s+`+regexp.QuoteMeta(svc)+`\s+update\b.*security`)
@@ -164,6 +171,7 @@ func TestSwarmLifecycle(t *testing.T) {
 	})
 
 	t.Run("drift: limits removed by hand are reported and restored", func(t *testing.T) {
+		e := e.with(t)
 		svc := e.name("globex", "catalog", "1")
 		limits := `{{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} {{.Spec.TaskTemplate.Resources.Limits.NanoCPUs}}`
 		want := docker(t, "service", "inspect", "--format", limits, svc)
@@ -181,6 +189,7 @@ func TestSwarmLifecycle(t *testing.T) {
 	})
 
 	t.Run("drift: another tenant's overlay added by hand is reported and removed", func(t *testing.T) {
+		e := e.with(t)
 		svc := e.name("initech", "reports", "1")
 		other := e.name("globex", "storefront")
 		otherID := docker(t, "network", "inspect", "--format", "{{.ID}}", other)
@@ -200,6 +209,7 @@ func TestSwarmLifecycle(t *testing.T) {
 	})
 
 	t.Run("drift: an overlay replaced by an attachable one and a container started on it by hand", func(t *testing.T) {
+		e := e.with(t)
 		testAttachableOverlay(t, e)
 	})
 }
@@ -243,19 +253,47 @@ func testAttachableOverlay(t *testing.T, e *env) {
 	for _, l := range strings.Split(strings.TrimSuffix(f[4], ";"), ";") {
 		args = append(args, "--label", l)
 	}
-	docker(t, "service", "update", "--detach=false", "--network-rm", lan, svc)
+	// Every service on the LAN (reports and initech's gateway to the log
+	// sink) leaves it first, as the operator had to.
+	lanID := docker(t, "network", "inspect", "--format", "{{.ID}}", lan)
+	var onLan []string
+	for name := range e.services() {
+		if strings.Contains(docker(t, "service", "inspect", "--format", `{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}`, name), lanID) {
+			onLan = append(onLan, name)
+			docker(t, "service", "update", "--detach=false", "--network-rm", lan, name)
+		}
+	}
+	sort.Strings(onLan)
+	if !slices.Contains(onLan, svc) {
+		t.Fatalf("%s is not on %s (services on it: %v)", svc, lan, onLan)
+	}
+	var rmOut string
 	removed := false
-	for i := 0; i < 30 && !removed; i++ { // the task's endpoint goes asynchronously
-		_, code := run(t, "docker", "network", "rm", lan)
+	for i := 0; i < 30 && !removed; i++ { // task endpoints go asynchronously
+		var code int
+		rmOut, code = run(t, "docker", "network", "rm", lan)
 		removed = code == 0
 		if !removed {
 			time.Sleep(time.Second)
 		}
 	}
 	if !removed {
-		t.Fatalf("could not remove %s by hand", lan)
+		t.Fatalf("could not remove %s by hand: %s", lan, rmOut)
 	}
-	docker(t, append(args, lan)...)
+	// The name stays taken for a moment after the removal.
+	var createOut string
+	created := false
+	for i := 0; i < 30 && !created; i++ {
+		var code int
+		createOut, code = run(t, "docker", append(args, lan)...)
+		created = code == 0
+		if !created {
+			time.Sleep(time.Second)
+		}
+	}
+	if !created {
+		t.Fatalf("could not create the attachable %s by hand: %s", lan, createOut)
+	}
 	docker(t, "run", "-d", "--name", intruder, "--label", "org.moat.test.run="+e.instance, "--network", lan,
 		"--read-only", "--cap-drop", "ALL", "--user", "65534:65534", "localhost/moat-examples/probe:1")
 
@@ -267,8 +305,10 @@ func testAttachableOverlay(t *testing.T, e *env) {
 	if !strings.Contains(out, intruder) || !strings.Contains(out, "unmanaged") {
 		t.Errorf("the plan does not report the unmanaged container %s:\n%s", intruder, out)
 	}
-	if !strings.Contains(changes, svc) {
-		t.Errorf("the plan does not put %s back on %s:\n%s", svc, lan, out)
+	for _, s := range onLan {
+		if !strings.Contains(changes, s) {
+			t.Errorf("the plan does not put %s back on %s:\n%s", s, lan, out)
+		}
 	}
 	e.apply("--evict-unmanaged")
 	if got := docker(t, "network", "inspect", "--format", "{{.Attachable}}", lan); got != "false" {
@@ -280,9 +320,11 @@ func testAttachableOverlay(t *testing.T, e *env) {
 	if st := docker(t, "inspect", "--format", "{{.State.Status}}", intruder); st != "running" {
 		t.Errorf("moat changed the unmanaged container's state to %s", st)
 	}
-	lanID := docker(t, "network", "inspect", "--format", "{{.ID}}", lan)
-	if got := docker(t, "service", "inspect", "--format", `{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}`, svc); !strings.Contains(got, lanID) {
-		t.Errorf("%s is not back on %s (%s): %s", svc, lan, lanID, got)
+	lanID = docker(t, "network", "inspect", "--format", "{{.ID}}", lan)
+	for _, s := range onLan {
+		if got := docker(t, "service", "inspect", "--format", `{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}`, s); !strings.Contains(got, lanID) {
+			t.Errorf("%s is not back on %s (%s): %s", s, lan, lanID, got)
+		}
 	}
 	e.plan(0)
 	docker(t, "rm", "-f", intruder)
@@ -401,18 +443,20 @@ func cacheDir() string {
 	return filepath.Join(d, "moat")
 }
 
-// grepMarker lists the files under paths that contain marker, staying on
-// each path's own file system (a task's secrets are on a tmpfs: memory,
-// not disk).
+// grepMarker lists the regular files under paths that contain marker,
+// staying on each path's own file system (find -xdev: a task's secrets
+// are on a tmpfs, memory rather than disk).
 func grepMarker(t *testing.T, marker string, paths ...string) []string {
 	t.Helper()
-	out, err := exec.Command("grep", append([]string{"-rlFs", "--one-file-system", "-e", marker, "--"}, paths...)...).Output()
-	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() > 1 && len(out) == 0 {
-		// 2: some file could not be read (others' containers come and go
-		// meanwhile); no match either way.
-		t.Logf("grep %v: exit 2 (unreadable or vanished files), no match", paths)
-	} else if err != nil && !ok {
-		t.Fatalf("grep: %v", err)
+	// grep exits 1 for no match and 2 when a file vanished or could not
+	// be read (others' containers come and go meanwhile): the listed
+	// matches are the answer either way.
+	script := `find "$@" -xdev -type f -print0 | xargs -0 -r grep -lFs -e "$MARKER" -- || true`
+	cmd := exec.Command("sh", append([]string{"-c", script, "sh"}, paths...)...)
+	cmd.Env = append(os.Environ(), "MARKER="+marker)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("search %v: %v", paths, err)
 	}
 	return lines(string(out))
 }
