@@ -131,8 +131,12 @@ func (c *checker) subnets(v *tenantView) {
 		}
 		subnets = append(subnets, cidr{p: s, meta: l.Meta, path: []any{"subnet"}})
 		if n := need[l.Name]; n > hosts(s) {
+			what := "its gateway, the replicas of the apps on it and one gateway per shared service they use"
+			if c.onSwarm() {
+				what = "on Swarm: its gateway, and twice the tasks of a start-first update of every service on it (replicas and shared-service gateways, plus one more task each unless it mounts a writable volume), since each task and each node's load-balancer endpoint takes one"
+			}
 			c.add(l.Pos("subnet"), "addresses.subnet-too-small",
-				"subnet %s of LAN %s has %d usable addresses but needs %d (its gateway, the replicas of the apps on it and one gateway per shared service they use); choose a larger subnet", s, l.Name, hosts(s), n)
+				"subnet %s of LAN %s has %d usable addresses but needs %d (%s); choose a larger subnet", s, l.Name, hosts(s), n, what)
 		}
 	}
 	c.overlaps(subnets, "addresses.subnet-overlap", "subnet")
@@ -141,14 +145,30 @@ func (c *checker) subnets(v *tenantView) {
 // lanDemand counts the addresses each LAN of a tenant needs: Docker's
 // gateway, one per replica of every app on it, and one for moat's gateway
 // container of each shared service those apps use (it joins the LAN).
+//
+// On Swarm an overlay spends more (docs/RULES.md, "Addresses on Swarm"):
+// the gateway (.1); one address per task (a service per replica, endpoint
+// mode dnsrr: no virtual IP); one load-balancer endpoint per node that runs
+// a task on the network; and during a start-first rolling update a second
+// task of each service beside the old one. Validation cannot know the
+// nodes, so it takes the worst case, every task on a node of its own: one
+// endpoint per task. With every start-first service updated at once (a
+// secret rotation or an image bump of the tenant does that), the need is
+// 1 + 2*(tasks + start-first tasks). An app that mounts a writable volume
+// updates stop-first (compile), so it never runs twice; gateways mount
+// nothing and update start-first.
 func (c *checker) lanDemand(v *tenantView) map[string]int64 {
 	need := make(map[string]int64, len(v.lans))
 	for _, l := range v.lans {
-		need[l.Name] = 1
+		need[l.Name] = 0
 	}
+	swarm := c.onSwarm()
 	var gateways map[[2]string]bool // (lan, service) pairs already counted
 	for _, a := range v.apps {
 		r := replicas(a)
+		if swarm && !writesVolume(a) {
+			r = satAdd(r, r) // start-first: old and new task at once
+		}
 		lans := newSeen(len(a.Lans), func(i int) string { return a.Lans[i] })
 		for i, ln := range a.Lans {
 			if _, dup := lans.first(i); dup {
@@ -166,11 +186,38 @@ func (c *checker) lanDemand(v *tenantView) map[string]int64 {
 					gateways = map[[2]string]bool{}
 				}
 				gateways[[2]string{ln, u.Service}] = true
-				need[ln] = satAdd(need[ln], 1)
+				g := int64(1)
+				if swarm {
+					g = 2 // a gateway service updates start-first
+				}
+				need[ln] = satAdd(need[ln], g)
 			}
 		}
 	}
+	for ln, tasks := range need {
+		if swarm {
+			tasks = satAdd(tasks, tasks) // one load-balancer endpoint per task's node
+		}
+		need[ln] = satAdd(tasks, 1) // the gateway address
+	}
 	return need
+}
+
+// onSwarm: the platform runs on Swarm (engine: swarm).
+func (c *checker) onSwarm() bool {
+	return c.platform != nil && c.platform.Engine == config.EngineSwarm
+}
+
+// writesVolume: the app mounts one of its tenant's volumes writable, so
+// compile gives it a stop-first update: never two tasks. Shared volumes
+// do not count: compile mounts them read-only whatever the config says.
+func writesVolume(a *config.App) bool {
+	for _, m := range a.Volumes {
+		if m.Volume != "" && m.Shared == "" && !m.ReadOnly {
+			return true
+		}
+	}
+	return false
 }
 
 // hosts is the number of addresses Docker can hand out in a subnet: all but

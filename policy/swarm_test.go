@@ -129,6 +129,40 @@ func TestSwarmRules(t *testing.T) {
 				"gateway service name a-platform-name-of-30-letters0--acme--logging-with-a-long-name--gateway",
 				"link network name",
 			}},
+		// Addresses on an overlay (RULES.md): frontend holds web x2 (no
+		// volume: start-first, 2 more during an update) and acme's logging
+		// gateway (start-first): 6 tasks, up to 6 load-balancer endpoints,
+		// and the gateway address: 13. A /29 (6 usable) that is enough on
+		// one host is not; a /28 (14) is.
+		{name: "overlay subnet too small for a rolling update",
+			edits: func(t *testing.T) map[string]string {
+				return map[string]string{"platform.yaml": swarmPlatform, acmeLans: replace(t, acmeLans, "10.80.0.0/24", "10.80.0.0/29")}
+			},
+			want:     []string{"tenants/acme/lans.yaml:3:9: addresses.subnet-too-small"},
+			contains: []string{"has 6 usable addresses but needs 13 (on Swarm:"}},
+		{name: "overlay subnet just large enough",
+			edits: func(t *testing.T) map[string]string {
+				return map[string]string{"platform.yaml": swarmPlatform, acmeLans: replace(t, acmeLans, "10.80.0.0/24", "10.80.0.0/28")}
+			}},
+		// backend: web x2 start-first (4), api writes its cache volume
+		// (stop-first: 1), the logging gateway (2): 7 tasks, 7 endpoints,
+		// the gateway: 15 > 14.
+		{name: "a stop-first app counts once",
+			edits: func(t *testing.T) map[string]string {
+				return map[string]string{"platform.yaml": swarmPlatform, acmeLans: replace(t, acmeLans, "10.80.1.0/24", "10.80.1.0/28")}
+			},
+			want:     []string{"tenants/acme/lans.yaml:8:9: addresses.subnet-too-small"},
+			contains: []string{"has 14 usable addresses but needs 15"}},
+		// A shared volume is mounted read-only by compile whatever the
+		// config says: api stays stop-first only through its cache; made
+		// read-only, api is start-first (2): 8 tasks, 17 > 14.
+		{name: "a read-only volume leaves an app start-first",
+			edits: func(t *testing.T) map[string]string {
+				return map[string]string{"platform.yaml": swarmPlatform, acmeLans: replace(t, acmeLans, "10.80.1.0/24", "10.80.1.0/28"),
+					acmeApps: replace(t, acmeApps, "{volume: cache, path: /cache}", "{volume: cache, path: /cache, readOnly: true}")}
+			},
+			want:     []string{"tenants/acme/lans.yaml:8:9: addresses.subnet-too-small"},
+			contains: []string{"has 14 usable addresses but needs 17"}},
 		{name: "placement on one host",
 			edits: func(t *testing.T) map[string]string {
 				return map[string]string{tenantsFile: replace(t, tenantsFile, "  masterdata: [read-only]\n", "  masterdata: [read-only]\nplacement: {nodeLabels: {zone: eu-1}}\n")}
