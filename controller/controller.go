@@ -150,6 +150,9 @@ func Inspect(ctx context.Context, eng engine.Engine, obs *state.Observed) error 
 	if err := in.InspectContainers(ctx, obs); err != nil {
 		return fmt.Errorf("inspect containers: %w", err)
 	}
+	if u, ok := eng.(interface{ Unenforceable() map[string]string }); ok {
+		obs.Unenforceable = u.Unenforceable()
+	}
 	return nil
 }
 

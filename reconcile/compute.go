@@ -416,7 +416,7 @@ func (c *computer) containers() error {
 			// Inspected (apply's audit): a container whose live settings
 			// are not what moat creates (forged with moat's labels, or
 			// changed by docker update) is recreated, whatever its label.
-			cause = auditCause(want, have.Inspect, !c.opts.UnknownSecrets)
+			cause = auditCause(want, have.Inspect, !c.opts.UnknownSecrets, c.o.Unenforceable)
 		}
 		if cause != "" {
 			deps, ensure, err := c.createDeps(want)
@@ -565,14 +565,17 @@ func (c *computer) staleEndpoints(have *state.Container) map[string]bool {
 
 // auditCause names the failed audit checks of a live container ("" when
 // it passes).
-func auditCause(want *state.ContainerSpec, have *state.Inspect, knownBinds bool) string {
-	fs := audit.ContainerFindings(want, have, knownBinds)
-	if len(fs) == 0 {
-		return ""
-	}
+// Checks the engine cannot enforce (Observed.Unenforceable) are left to
+// the audit's report: an update for them would change nothing.
+func auditCause(want *state.ContainerSpec, have *state.Inspect, knownBinds bool, unenforceable map[string]string) string {
 	var checks []string
-	for _, f := range fs {
-		checks = append(checks, f.Check)
+	for _, f := range audit.ContainerFindings(want, have, knownBinds) {
+		if _, skip := unenforceable[f.Check]; !skip {
+			checks = append(checks, f.Check)
+		}
+	}
+	if len(checks) == 0 {
+		return ""
 	}
 	slices.Sort(checks)
 	return "audit failed: " + strings.Join(slices.Compact(checks), ", ")

@@ -290,3 +290,52 @@ func TestSwarmGatewayBridgeRefused(t *testing.T) {
 		t.Errorf("a snapshot without the firewall: %v", err)
 	}
 }
+
+// TestUnenforceableAuditChecksAreNotUpdated: an inspected service whose
+// only findings are checks the engine cannot enforce (Swarm: swap,
+// no-new-privileges before API 1.44) gets no update, which would change
+// nothing and be planned again on every apply; any other finding still
+// does.
+func TestUnenforceableAuditChecksAreNotUpdated(t *testing.T) {
+	f := swarmFixture(t, "swarm-noop")
+	inspectAll := func(mutate func(*state.Inspect)) {
+		for i := range f.observed.Containers {
+			have := &f.observed.Containers[i]
+			for j := range f.desired.Containers {
+				want := &f.desired.Containers[j]
+				if want.Name != have.Name {
+					continue
+				}
+				in := &state.Inspect{CapDrop: want.CapDrop, CapAdd: want.CapAdd, ReadOnlyRootfs: want.ReadOnlyRootfs,
+					User: want.User, Memory: want.Memory, MemorySwap: 2 * want.Memory, NanoCPUs: want.NanoCPUs,
+					PidsLimit: want.PidsLimit, Restart: want.Restart, Sysctls: want.Sysctls, Mounts: want.Mounts}
+				mutate(in)
+				have.Inspect = in
+			}
+		}
+	}
+	inspectAll(func(*state.Inspect) {})
+	f.observed.Unenforceable = map[string]string{"memory": "no swap limit on services", "no-new-privileges": "API 1.41"}
+	p, err := Compute(f.desired, f.observed, f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() {
+		t.Fatalf("unenforceable findings planned:\n%s", p)
+	}
+	inspectAll(func(in *state.Inspect) { in.CapAdd = []string{"NET_ADMIN"} })
+	if p, err = Compute(f.desired, f.observed, f.opts); err != nil {
+		t.Fatal(err)
+	}
+	if p.Empty() || !strings.Contains(p.String(), "audit failed: capabilities") || strings.Contains(p.String(), "memory") {
+		t.Fatalf("an enforceable finding must still update, alone in its cause:\n%s", p)
+	}
+	f.observed.Unenforceable = nil
+	inspectAll(func(*state.Inspect) {})
+	if p, err = Compute(f.desired, f.observed, f.opts); err != nil {
+		t.Fatal(err)
+	}
+	if p.Empty() {
+		t.Fatal("without the engine's word, swap is a finding to act on")
+	}
+}

@@ -381,6 +381,10 @@ func Fingerprint(obs *Observed) string {
 			fw.bool(nets[i].Encrypted)
 		}
 	}
+	if len(obs.Unenforceable) > 0 {
+		fw.str("unenforceable")
+		fw.labels(obs.Unenforceable)
+	}
 	if len(obs.Secrets) > 0 {
 		secs := slices.Clone(obs.Secrets)
 		sort.Slice(secs, func(i, j int) bool { return secs[i].Name < secs[j].Name })

@@ -266,11 +266,12 @@ func TestFingerprintPinned(t *testing.T) {
 func TestObservedCarriesNoSecrets(t *testing.T) {
 	allowed := map[string][]string{
 		// Images: image references and ids, as the engine lists them.
+		// Unenforceable: audit check names and the engine's reasons.
 		// Secrets: Swarm secret objects' ids, names and labels; the
 		// engine's list never carries values.
 		// GatewayBridge: the node's docker_gwbridge as a Network (names,
 		// subnet, interface, ICC option).
-		"Observed":  {"Networks", "Containers", "Volumes", "Weave", "Images", "HostFirewall", "Secrets", "GatewayBridge"},
+		"Observed":  {"Networks", "Containers", "Volumes", "Weave", "Images", "HostFirewall", "Secrets", "Unenforceable", "GatewayBridge"},
 		"Network":   {"ID", "Name", "Driver", "Internal", "Subnet", "Bridge", "ICC", "Labels", "Attachable", "Encrypted"},
 		"Secret":    {"ID", "Name", "Labels"},
 		"Container": {"ID", "Name", "Image", "ImageID", "State", "Labels", "Networks", "NetworkIDs", "Volumes", "Addresses", "Inspect"},

@@ -209,6 +209,12 @@ type Observed struct {
 	// Secrets are the instance's Swarm secret objects; nil on the
 	// single-host engine.
 	Secrets []Secret `json:"secrets,omitempty"`
+	// Unenforceable maps an audit check to why no engine call can fix it
+	// on this engine (a Swarm service cannot limit swap, nor ask for
+	// no-new-privileges before API 1.44). Set with the inspection: the
+	// audit still reports those findings, but a plan does not answer them
+	// with an update that would change nothing and come back every run.
+	Unenforceable map[string]string `json:"unenforceable,omitempty"`
 	// GatewayBridge is the docker_gwbridge network of the Swarm node moat
 	// talks to, as listed (Name, ID, Driver, Subnet, Bridge: its host
 	// interface, ICC); nil on one host, when the node has none, or when
