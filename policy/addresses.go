@@ -146,7 +146,7 @@ func (c *checker) subnets(v *tenantView) {
 // gateway, one per replica of every app on it, and one for moat's gateway
 // container of each shared service those apps use (it joins the LAN).
 //
-// On Swarm an overlay spends more (docs/RULES.md, "Addresses on Swarm"):
+// On Swarm an overlay spends more (docs/SWARM.md, "Addresses on Swarm"):
 // the gateway (.1); one address per task (a service per replica, endpoint
 // mode dnsrr: no virtual IP); one load-balancer endpoint per node that runs
 // a task on the network; and during a start-first rolling update a second
