@@ -39,13 +39,15 @@ func (s *Swarm) CreateNetwork(ctx context.Context, spec state.NetworkSpec) (stri
 
 // RemoveNetwork removes a managed network. The task containers of a
 // service just removed leave it asynchronously (on every node): while the
-// engine says it has active endpoints, it is tried again until the write
-// deadline.
+// engine says it has active endpoints (a task on this node) or is in use
+// by a task (the manager's answer for a task on another node, whose
+// containers RemoveContainer cannot see), it is tried again until the
+// write deadline.
 func (s *Swarm) RemoveNetwork(ctx context.Context, name string) error {
 	until := time.Now().Add(s.timeouts.Write)
 	for {
 		err := s.Engine.RemoveNetwork(ctx, name)
-		if err == nil || !isMessage(err, "active endpoints") || time.Now().After(until) {
+		if err == nil || !isMessage(err, "active endpoints", "in use by task") || time.Now().After(until) {
 			return err
 		}
 		if err := sleep(ctx, swarmPoll); err != nil {
