@@ -37,10 +37,26 @@
 #                             touch only objects of their own run
 #   MOAT_SWARM_PKGS           the packages `test` runs
 #                             ("./test/swarm/... ./engine/docker/")
+#   MOAT_SWARM_NODES          2: a two-node Swarm (scripts/swarm-node.sh): `up` first
+#                             makes the link to the second node's network namespace
+#                             (veth moat-sw0, 10.251.255.1/30) and advertises
+#                             10.251.255.1:2377 instead of 127.0.0.1 (a worker in the
+#                             namespace cannot reach the host's loopback); `test` runs
+#                             the suite single-node as always, then joins the worker
+#                             (swarm-node.sh add), runs TestSwarmMultiNode and removes
+#                             the worker; `down` removes the worker and the link (and
+#                             proves it) before it leaves
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ADDR=${MOAT_SWARM_ADDR:-127.0.0.1:2377}
+NODES=${MOAT_SWARM_NODES:-1}
+[[ "$NODES" == 1 || "$NODES" == 2 ]] || { echo "swarm.sh: MOAT_SWARM_NODES is 1 or 2, not '$NODES'" >&2; exit 2; }
+if [[ "$NODES" == 2 ]]; then
+	ADDR=${MOAT_SWARM_ADDR:-10.251.255.1:2377}
+else
+	ADDR=${MOAT_SWARM_ADDR:-127.0.0.1:2377}
+fi
+NODE_SH="$ROOT/scripts/swarm-node.sh"
 POOL=${MOAT_SWARM_POOL:-10.250.0.0/16}
 POOL_MASK=24
 STATE_DIR=${MOAT_SWARM_STATE_DIR:-/var/tmp/moat-swarm}
@@ -172,10 +188,15 @@ up() {
 			echo "before_gwbridge=$(has_network docker_gwbridge && echo yes || echo no)"
 			echo "before_ingress=$(has_network ingress && echo yes || echo no)"
 			echo "addr=$ADDR"
+			echo "nodes=$NODES"
 			echo "pool=$POOL/$POOL_MASK"
 			echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 		} >"$f.tmp"
 		mv "$f.tmp" "$f"
+	fi
+	if [[ "$(get nodes "$f")" == 2 ]]; then
+		# The address to advertise must exist before init.
+		MOAT_SWARM_NODE_MANAGER=host "$NODE_SH" link || die "could not make the link to the second node"
 	fi
 	log "docker swarm init (listen and advertise $ADDR, default address pool $POOL /$POOL_MASK)"
 	dk swarm init --advertise-addr "$ADDR" --listen-addr "$ADDR" \
@@ -207,6 +228,10 @@ down() {
 		fi
 		explain_foreign
 		exit 2
+	fi
+	if [[ "$(get nodes "$f")" == 2 ]]; then
+		# The worker and the link first (it proves they are gone).
+		MOAT_SWARM_NODE_MANAGER=host "$NODE_SH" remove || die "the second node is not removed (see '$NODE_SH status'); not leaving"
 	fi
 	if [[ "$state" != inactive ]]; then
 		local rec
@@ -327,7 +352,17 @@ run_tests() {
 	# every package (the engine package has other, non-Swarm tests).
 	log "MOAT_SWARM=1 $go test -count=1 -race -timeout 30m $PKGS -run Swarm $*"
 	# shellcheck disable=SC2086
-	MOAT_SWARM=1 "$go" test -count=1 -race -timeout 30m $PKGS -run Swarm "$@"
+	local rc=0
+	MOAT_SWARM=1 MOAT_SWARM_NODES= "$go" test -count=1 -race -timeout 30m $PKGS -run Swarm "$@" || rc=$?
+	if [[ "$(get nodes "$f")" == 2 ]]; then
+		# The worker joins only now, so that no unpinned service of the
+		# single-node suite is scheduled onto it.
+		MOAT_SWARM_NODE_MANAGER=host "$NODE_SH" add || return 1
+		log "MOAT_SWARM=1 MOAT_SWARM_NODES=2 $go test -count=1 -timeout 20m ./test/swarm/ -run SwarmMultiNode $*"
+		MOAT_SWARM=1 MOAT_SWARM_NODES=2 "$go" test -count=1 -timeout 20m ./test/swarm/ -run SwarmMultiNode "$@" || rc=$?
+		MOAT_SWARM_NODE_MANAGER=host "$NODE_SH" remove || rc=1
+	fi
+	return "$rc"
 }
 
 case "${1:-}" in
