@@ -4,7 +4,9 @@
 #
 #   scripts/swarm.sh up        make the engine a single-node Swarm manager, but only
 #                              when it is in no Swarm (LocalNodeState inactive);
-#                              records what existed before and what it created
+#                              creates docker_gwbridge first as moat's host protection
+#                              wants it (interface moat-gwbridge, ICC off) unless it
+#                              exists; records what existed before and what it created
 #   scripts/swarm.sh down      leave (--force) a Swarm this script created, remove the
 #                              docker_gwbridge it created, then prove that the engine's
 #                              networks and Swarm state equal the recorded "before"
@@ -59,6 +61,7 @@ fi
 NODE_SH="$ROOT/scripts/swarm-node.sh"
 POOL=${MOAT_SWARM_POOL:-10.250.0.0/16}
 POOL_MASK=24
+GWBRIDGE=moat-gwbridge # the interface moat's host protection on Swarm expects (docs/SWARM.md)
 STATE_DIR=${MOAT_SWARM_STATE_DIR:-/var/tmp/moat-swarm}
 PKGS=${MOAT_SWARM_PKGS:-./test/swarm/... ./engine/docker/}
 DOCKER_TIMEOUT=60
@@ -197,6 +200,23 @@ up() {
 	if [[ "$(get nodes "$f")" == 2 ]]; then
 		# The address to advertise must exist before init.
 		MOAT_SWARM_NODE_MANAGER=host "$NODE_SH" link || die "could not make the link to the second node"
+	fi
+	# docker_gwbridge leads from every task with a route out to the host;
+	# moat's host protection matches it by its interface name, which Docker
+	# fixes when it creates the bridge at init: so it goes first, made as
+	# docs/SWARM.md says (interface moat-gwbridge, ICC off).
+	if ! has_network docker_gwbridge; then
+		log "docker network create docker_gwbridge (interface $GWBRIDGE, ICC off, masquerade on)"
+		dk network create --driver bridge \
+			-o com.docker.network.bridge.name="$GWBRIDGE" \
+			-o com.docker.network.bridge.enable_icc=false \
+			-o com.docker.network.bridge.enable_ip_masquerade=true \
+			docker_gwbridge >/dev/null
+	else
+		local ifname
+		ifname=$(dk network inspect --format '{{index .Options "com.docker.network.bridge.name"}}' docker_gwbridge)
+		[[ "$ifname" == "$GWBRIDGE" ]] ||
+			log "warning: docker_gwbridge exists already (interface '${ifname:-default}', not $GWBRIDGE): moat refuses host protection on this node; remove it (docker network rm docker_gwbridge) before '$0 up' to have it made for moat"
 	fi
 	log "docker swarm init (listen and advertise $ADDR, default address pool $POOL /$POOL_MASK)"
 	dk swarm init --advertise-addr "$ADDR" --listen-addr "$ADDR" \

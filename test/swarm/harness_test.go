@@ -34,6 +34,10 @@ import (
 
 var moatBin string
 
+// hostProtection: the node's docker_gwbridge is moat's, so the platforms
+// keep host protection on (see runMain).
+var hostProtection bool
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -50,6 +54,21 @@ func runMain(m *testing.M) int {
 	}
 	if got := strings.TrimSpace(string(out)); got != "active true" {
 		fmt.Fprintf(os.Stderr, "swarm: MOAT_SWARM=1 but the engine is no active Swarm manager (state/manager: %q); run the suite with scripts/swarm.sh test\n", got)
+		return 1
+	}
+	// Host protection on Swarm guards the node's docker_gwbridge, which
+	// must have been made for moat before the node joined (docs/SWARM.md;
+	// scripts/swarm.sh up does). On a Swarm made otherwise the suite runs
+	// only when asked to use it as it is, and then without host protection.
+	gw, _ := exec.Command("docker", "network", "inspect", "--format",
+		`{{index .Options "com.docker.network.bridge.name"}} icc={{index .Options "com.docker.network.bridge.enable_icc"}}`, "docker_gwbridge").Output()
+	switch got := strings.TrimSpace(string(gw)); {
+	case got == "moat-gwbridge icc=false":
+		hostProtection = true
+	case os.Getenv("MOAT_SWARM_USE_EXISTING") == "1":
+		fmt.Fprintf(os.Stderr, "swarm: docker_gwbridge is %q, not made for moat (moat-gwbridge, ICC off): MOAT_SWARM_USE_EXISTING=1, so the suite runs with hostProtection: false and does not test host protection\n", got)
+	default:
+		fmt.Fprintf(os.Stderr, "swarm: docker_gwbridge is %q, not made for moat (moat-gwbridge, ICC off; docs/SWARM.md): run the suite through scripts/swarm.sh test, or set MOAT_SWARM_USE_EXISTING=1 to run it without host protection\n", got)
 		return 1
 	}
 	dir, err := os.MkdirTemp("", "moat-swarm-bin")
@@ -169,6 +188,7 @@ func swarmPlatform(t *testing.T, s, instance, octet string) string {
 		{`(?m)^  driver: bridge .*$`, "  driver: overlay\n  encrypted: true"},
 		{`(?m)^name: demo\b`, "name: " + instance},
 		{`(?m)^  pool: 10\.80\.0\.0/12`, "  pool: 10." + octet + ".0.0/16"},
+		{`(?m)^  hostProtection: true\b`, fmt.Sprintf("  hostProtection: %v", hostProtection)},
 	} {
 		re := regexp.MustCompile(r.re)
 		if !re.MatchString(s) {

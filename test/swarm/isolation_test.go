@@ -3,6 +3,7 @@ package swarm
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -31,7 +32,8 @@ func TestSwarmIsolation(t *testing.T) {
 	e.waitConverged(10) // 6 apps, 2 shared services, 2 gateways (ta's)
 	e.plan(0)
 
-	listener, hostPort := hostListener(t)
+	token := "moatsw-host-" + randHex(6)
+	listener, hostPort := hostListener(t, token)
 	defer listener.Close()
 	primary := primaryIP(t)
 	outside, control := outsideContainers(t, e.instance)
@@ -39,12 +41,29 @@ func TestSwarmIsolation(t *testing.T) {
 
 	svc := func(tenant, app string) string { return e.name(tenant, app, "1") }
 	ip := func(tenant, app, lan string) string { return taskIP(t, svc(tenant, app), e.name(tenant, lan)) }
-	dial := func(addr, port string) []string { return []string{"dial", "tcp", net.JoinHostPort(addr, port)} }
+	// Every path is an HTTP request that must get the target's own answer:
+	// a TCP connect alone proves nothing where the host's network accepts
+	// every connection to an address it does not know (a sandbox's
+	// catch-all egress answers 404 for any address): an overlay address
+	// is not routed on the host, so a packet that leaves through
+	// docker_gwbridge to it would "connect" there.
+	health := func(addr, port string) []string {
+		return []string{"http", "GET", "http://" + net.JoinHostPort(addr, port) + "/healthz"}
+	}
+	hostGet := func(addr string) []string {
+		return []string{"http", "GET", "http://" + net.JoinHostPort(addr, hostPort) + "/"}
+	}
 	const port = "8080"
 
 	var rows []probeRow
 	add := func(group, from, to, how string, want verdict, args []string) {
-		rows = append(rows, probeRow{group: group, from: from, to: to, how: how, want: want, args: args})
+		body := "ok" // a probe's, a sink's or the master data's /healthz
+		if strings.HasSuffix(args[len(args)-1], ":"+hostPort+"/") {
+			body = token
+		} else if !strings.HasSuffix(args[2], "/healthz") {
+			body = "" // a shared service's own answer (or the gateway's refusal)
+		}
+		rows = append(rows, probeRow{group: group, from: from, to: to, how: how, want: want, args: args, body: body})
 	}
 	a1, a2, ab := svc("ta", "a1"), svc("ta", "a2"), svc("ta", "ab")
 	b1, b2, bb := svc("tb", "b1"), svc("tb", "b2"), svc("tb", "bb")
@@ -52,36 +71,47 @@ func TestSwarmIsolation(t *testing.T) {
 
 	// Same LAN: allowed, by name (the app's alias) and by address.
 	for _, x := range [][4]string{{a1, "ta", "ab", "one"}, {a2, "ta", "ab", "two"}, {b1, "tb", "bb", "one"}, {b2, "tb", "bb", "two"}} {
-		add("same LAN", x[0], x[1]+"/"+x[2], "name", allowed, dial(x[2], port))
-		add("same LAN", x[0], x[1]+"/"+x[2], "IP", allowed, dial(ip(x[1], x[2], x[3]), port))
+		add("same LAN", x[0], x[1]+"/"+x[2], "name", allowed, health(x[2], port))
+		add("same LAN", x[0], x[1]+"/"+x[2], "IP", allowed, health(ip(x[1], x[2], x[3]), port))
 	}
 	// A tenant's two LANs are apart; only the app on both reaches both.
-	add("own LANs", a1, "ta/a2", "IP", blocked, dial(ip("ta", "a2", "two"), port))
-	add("own LANs", a1, "ta/a2", "name", blocked, dial("a2", port))
-	add("own LANs", ab, "ta/a2", "name (app on both)", allowed, dial("a2", port))
-	add("own LANs", b2, "tb/b1", "IP", blocked, dial(ip("tb", "b1", "one"), port))
-	add("own LANs", bb, "tb/b1", "IP (app on both)", allowed, dial(ip("tb", "b1", "one"), port))
+	add("own LANs", a1, "ta/a2", "IP", blocked, health(ip("ta", "a2", "two"), port))
+	add("own LANs", a1, "ta/a2", "name", blocked, health("a2", port))
+	add("own LANs", ab, "ta/a2", "name (app on both)", allowed, health("a2", port))
+	add("own LANs", b2, "tb/b1", "IP", blocked, health(ip("tb", "b1", "one"), port))
+	add("own LANs", bb, "tb/b1", "IP (app on both)", allowed, health(ip("tb", "b1", "one"), port))
 	// Tenant to tenant, both ways, by address and by name.
 	for _, x := range []struct{ from, toT, to, lan string }{
 		{a1, "tb", "b1", "one"}, {ab, "tb", "bb", "one"}, {ab, "tb", "b2", "two"}, {a2, "tb", "bb", "two"},
 		{b1, "ta", "a1", "one"}, {bb, "ta", "ab", "one"}, {bb, "ta", "a2", "two"}, {b2, "ta", "ab", "two"},
 	} {
-		add("tenant to tenant", x.from, x.toT+"/"+x.to, "IP", blocked, dial(ip(x.toT, x.to, x.lan), port))
-		add("tenant to tenant", x.from, x.toT+"/"+x.to, "name", blocked, dial(x.to, port))
+		add("tenant to tenant", x.from, x.toT+"/"+x.to, "IP", blocked, health(ip(x.toT, x.to, x.lan), port))
+		add("tenant to tenant", x.from, x.toT+"/"+x.to, "name", blocked, health(x.to, port))
 	}
 	// An internal LAN reaches nothing outside it: not a container outside
 	// moat, not the host. Controls: the same targets from a container
 	// outside moat.
-	add("internal LAN", control, "outside container", "IP (control)", allowed, dial(outsideIP, port))
-	add("internal LAN", control, "host listener", "primary IP (control)", allowed, dial(primary, hostPort))
+	add("internal LAN", control, "outside container", "IP (control)", allowed, health(outsideIP, port))
+	add("internal LAN", control, "host listener", "primary IP (control)", allowed, hostGet(primary))
 	for _, from := range []string{a2, b2} {
-		add("internal LAN", from, "outside container", "IP", blocked, dial(outsideIP, port))
-		add("internal LAN", from, "host listener", "primary IP", blocked, dial(primary, hostPort))
+		add("internal LAN", from, "outside container", "IP", blocked, health(outsideIP, port))
+		add("internal LAN", from, "host listener", "primary IP", blocked, hostGet(primary))
 	}
-	// An internet LAN, for the record (no host protection on overlays:
-	// docs/SWARM.md); not asserted.
-	add("internet LAN", a1, "outside container", "IP", info, dial(outsideIP, port))
-	add("internet LAN", a1, "host listener", "primary IP", info, dial(primary, hostPort))
+	// An internet LAN reaches out through the node's docker_gwbridge, whose
+	// gateway is the host: host protection keeps the host's own addresses
+	// off it (on a Swarm whose bridge is not moat's the suite runs without
+	// host protection, and these rows are only printed).
+	hostWant := blocked
+	if !hostProtection {
+		hostWant = info
+	}
+	gwbridge := docker(t, "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "docker_gwbridge")
+	add("host", control, "host listener", "docker_gwbridge gateway (control)", allowed, hostGet(gwbridge))
+	for _, from := range []string{a1, ab, b1} {
+		add("host", from, "host listener", "primary IP", hostWant, hostGet(primary))
+		add("host", from, "host listener", "docker_gwbridge gateway", hostWant, hostGet(gwbridge))
+	}
+	add("internet LAN", a1, "outside container", "IP", info, health(outsideIP, port))
 
 	// Shared services: only through the tenant's gateway, only in the
 	// granted mode; tb has no grant; nobody reaches a service's own
@@ -97,11 +127,11 @@ func TestSwarmIsolation(t *testing.T) {
 	}
 	add("shared service", b1, "masterdata-api", "GET by name (no grant)", blocked, get(md))
 	add("shared service", b1, "logging", "POST by name (no grant)", blocked, post(logs))
-	add("shared service", bb, "logging", "dial by name (no grant)", blocked, dial("logging", port))
+	add("shared service", bb, "logging", "GET by name (no grant)", blocked, health("logging", port))
 	for _, s := range []string{e.name("shared", "logging"), e.name("shared", "masterdata-api")} {
 		for _, sip := range containerIPs(t, task(t, s)) {
-			add("shared service", a1, short(s)+" own address", "IP "+sip, blocked, dial(sip, port))
-			add("shared service", b1, short(s)+" own address", "IP "+sip, blocked, dial(sip, port))
+			add("shared service", a1, short(s)+" own address", "IP "+sip, blocked, health(sip, port))
+			add("shared service", b1, short(s)+" own address", "IP "+sip, blocked, health(sip, port))
 		}
 	}
 
@@ -125,6 +155,7 @@ type probeRow struct {
 	group, from, to, how string
 	want                 verdict
 	args                 []string
+	body                 string // what the target's answer must contain
 	got                  verdict
 	out                  string
 }
@@ -153,11 +184,11 @@ func runProbes(t *testing.T, e *env, rows []probeRow) {
 			defer func() { <-sem }()
 			out, code := run(t, "docker", append([]string{"exec", "-e", "PROBE_TIMEOUT=2s", ctr[r.from], "/app"}, r.args...)...)
 			r.out = strings.TrimSpace(out)
-			ok := code == 0
-			if r.args[0] == "http" { // allowed: a 2xx answer; a 403 is a refusal
-				m := status.FindStringSubmatch(out)
-				ok = code == 0 && m != nil && m[1] == "2"
-			}
+			// Allowed: a 2xx answer from the target itself; a 403 (a
+			// gateway's refusal), a 404 (not the target) or no answer is
+			// blocked.
+			m := status.FindStringSubmatch(out)
+			ok := code == 0 && m != nil && m[1] == "2" && strings.Contains(out, r.body)
 			r.got = blocked
 			if ok {
 				r.got = allowed
@@ -213,7 +244,7 @@ func isolationPlatform(e *env) map[string]string {
 		"platform.yaml": fmt.Sprintf(`kind: Platform
 name: %s
 engine: swarm
-network: {driver: overlay, encrypted: true, pool: 10.%s.0.0/16}
+network: {driver: overlay, encrypted: true, pool: 10.%s.0.0/16, hostProtection: %v}
 policy:
   images: ["localhost/moat-examples/"]
   publishPorts: false
@@ -221,7 +252,7 @@ runtime: {stopTimeout: 1}
 gateways:
   image: localhost/moat/moat:1
   resources: {cpus: 0.25, memory: 32MiB, pids: 64}
-`, e.instance, o),
+`, e.instance, o, hostProtection),
 		"platform/tenants.yaml": fmt.Sprintf(`kind: Tenant
 name: ta
 block: 10.%[1]s.0.0/22
@@ -288,23 +319,18 @@ func primaryIP(t *testing.T) string {
 	return c.LocalAddr().(*net.UDPAddr).IP.String()
 }
 
-// hostListener listens on every host address and accepts (then closes)
-// connections.
-func hostListener(t *testing.T) (net.Listener, string) {
+// hostListener serves HTTP on every host address, answering token: the
+// host service a tenant must not reach.
+func hostListener(t *testing.T, token string) (net.Listener, string) {
 	l, err := net.Listen("tcp4", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(time.Second))
-			c.Close()
-		}
-	}()
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, token) }),
+		ReadHeaderTimeout: 2 * time.Second,
+	}
+	go srv.Serve(l)
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return l, port
 }
