@@ -50,6 +50,13 @@ derive() {
 	find "$CONFIG" -name '*.yaml' -print0 | xargs -0 perl -pi -e "
 	  s/^name: demo\b/name: $INSTANCE/ if \$ARGV =~ m{/platform\.yaml\$};
 	  s/\b10\.(8[0-9]|9[0-5])\./'10.'.(\$1-80+$SECOND).'.'/ge;"
+	# Host protection on Swarm needs the node's docker_gwbridge made for
+	# moat (docs/SWARM.md; scripts/swarm.sh up makes it so). On a Swarm
+	# made otherwise, the demo runs without it and says so.
+	if [[ "$(docker network inspect --format '{{index .Options "com.docker.network.bridge.name"}}' docker_gwbridge 2>/dev/null)" != moat-gwbridge ]]; then
+		echo "note: this node's docker_gwbridge was not made for moat (interface moat-gwbridge, docs/SWARM.md): the demo sets hostProtection: false"
+		sed -i 's/^  hostProtection: true\b/  hostProtection: false/' "$CONFIG/platform.yaml"
+	fi
 	rm -rf "$SECRETS"
 	mkdir -p "$SECRETS"
 	cp -r examples/platform-secrets/. "$SECRETS/"
