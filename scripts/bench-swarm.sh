@@ -23,7 +23,8 @@
 #
 # The two stacks are equivalent: the same image, env, user, read-only root,
 # cap-drop ALL, /tmp tmpfs, limits (0.25 CPU, 32 MiB), restart on-failure x5,
-# endpoint mode dnsrr, start-first updates, one overlay per LAN (lan1
+# endpoint mode dnsrr, start-first updates watched for 3 s with rollback on
+# failure (moat's update config; Swarm's default monitor is 5 s), one overlay per LAN (lan1
 # internal), the app name as alias; neither encrypts (one node). Compose-file
 # options the stack cannot express (no-new-privileges, pids) are left out
 # on the stack side; moat sets what API 1.41 lets it.
@@ -139,6 +140,14 @@ log "run $RUN, work dir $WORK"
 sed -i -e 's/^network:$/engine: swarm\nnetwork:/' -e 's/^  driver: bridge$/  driver: overlay/' "$REPO/platform.yaml"
 grep -q '^engine: swarm$' "$REPO/platform.yaml" && grep -q '^  driver: overlay$' "$REPO/platform.yaml" ||
 	die "could not derive the Swarm platform from workload.sh's platform.yaml"
+# Host protection needs the node's docker_gwbridge made for moat (docs/SWARM.md;
+# scripts/swarm.sh up makes it so); on a Swarm made otherwise it is off.
+HOSTPROT=on
+if [[ "$(docker network inspect --format '{{index .Options "com.docker.network.bridge.name"}}' docker_gwbridge 2>/dev/null)" != moat-gwbridge ]]; then
+	HOSTPROT="off (this node's docker_gwbridge is not moat-gwbridge)"
+	log "host protection $HOSTPROT"
+	sed -i 's/^network:$/network:\n  hostProtection: false/' "$REPO/platform.yaml"
+fi
 "$MOAT" validate "$REPO" >&2
 
 # The stack file: the same workload for docker stack deploy (compose v3.8).
@@ -172,7 +181,8 @@ gen_stack() {
       endpoint_mode: dnsrr
       resources: {limits: {cpus: "0.25", memory: 32M}}
       restart_policy: {condition: on-failure, max_attempts: 5}
-      update_config: {order: start-first, parallelism: 1}
+      update_config: {order: start-first, parallelism: 1, monitor: 3s, failure_action: rollback}
+      rollback_config: {order: start-first, parallelism: 1, monitor: 3s, failure_action: pause}
       labels: {org.moatbench.run: $run_label, org.moatbench.tenant: $t, org.moatbench.app: $a}
     networks:
 YAML
@@ -220,11 +230,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b<=0) print "n/a"; else printf "%.
 stats_total() { sed -n 's/^engine API calls: \([0-9]*\)$/\1/p' "$1" | tail -1; }
 now_us() { echo $(($(date +%s%N) / 1000)); }
 
-# converged NS_FILTER: every service of the filter runs 1/1.
-all_running() { # all_running LABEL_FILTER
+# all_running LABEL_FILTER: every service of the filter runs its task
+# ("1/1"; "2/1" while a start-first update's old task is still stopping).
+all_running() {
 	local r
 	r=$(docker service ls --filter "$1" --format '{{.Replicas}}')
-	[[ $(grep -c . <<<"$r") == "$SERVICES" ]] && ! grep -qv '^1/1$' <<<"$r"
+	[[ $(grep -c . <<<"$r") == "$SERVICES" ]] && ! grep -qvE '^[1-9][0-9]*/1$' <<<"$r"
 }
 # stack_wait START_US [SERVICE]: wait until the stack runs every service
 # (and, for SERVICE, the rolling update completed and its task runs the
@@ -401,7 +412,7 @@ SERVER=$(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo "### Results of run $RUN ($(date -u +%Y-%m-%d))"
 echo
-echo "Machine: $(nproc) CPUs ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Docker Engine $SERVER, a single-node Swarm, moat $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')${BENCH_MOAT_FLAGS:+, moat flags \`$BENCH_MOAT_FLAGS\`}. Load average $LOAD_START at the start, $LOAD_END at the end; $OTHER_SERVICES other services on the Swarm."
+echo "Machine: $(nproc) CPUs ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Docker Engine $SERVER, a single-node Swarm (moat's host protection $HOSTPROT), moat $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')${BENCH_MOAT_FLAGS:+, moat flags \`$BENCH_MOAT_FLAGS\`}. Load average $LOAD_START at the start, $LOAD_END at the end; $OTHER_SERVICES other services on the Swarm."
 echo
 echo "Workload: $TENANTS tenants x $APPS apps = $SERVICES services (one task each), $NETWORKS overlay networks ($TENANTS internal); the change edits one app's env. Repetitions: first deploy $REPS_FIRST, no-op $REPS_NOOP, change $REPS_CHANGE; medians; ratio = stack / moat (higher is better for moat). \`docker stack deploy\` returns before its tasks run; its time runs until every service is 1/1 (and the changed one's rolling update completed), the point at which \`moat apply\` returns; the command alone returned after $(secs "$s_first_ret") s on the first deploy."
 echo
