@@ -137,6 +137,51 @@ func TestSwarmIsolation(t *testing.T) {
 
 	runProbes(t, e, rows)
 	printProbes(t, e.instance, rows)
+
+	if !hostProtection {
+		return
+	}
+	// The host rows can fail: the host itself reaches its listener on the
+	// bridge's gateway address, and with host protection turned off the
+	// same tenant task does too.
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + net.JoinHostPort(gwbridge, hostPort) + "/")
+	if err != nil {
+		t.Fatalf("control: the host does not reach its own listener on %s: %v", gwbridge, err)
+	}
+	resp.Body.Close()
+	e.edit("platform.yaml", func(s string) string {
+		return strings.Replace(s, "hostProtection: true", "hostProtection: false", 1)
+	})
+	e.apply()
+	off := []probeRow{{group: "host (protection off)", from: a1, to: "host listener", how: "docker_gwbridge gateway (control)", want: allowed, args: hostGet(gwbridge), body: token}}
+	runProbes(t, e, off)
+	printProbes(t, e.instance, off)
+}
+
+// TestSwarmHostProtectionRefused: on a node whose docker_gwbridge was not
+// made for moat, a platform with host protection is refused before
+// anything is created (the suite then runs its other platforms without
+// host protection: see runMain).
+func TestSwarmHostProtectionRefused(t *testing.T) {
+	e := newEnv(t)
+	if hostProtection {
+		t.Skip("this node's docker_gwbridge is moat's (moat-gwbridge, ICC off): nothing to refuse")
+	}
+	files := isolationPlatform(e)
+	files["platform.yaml"] = strings.Replace(files["platform.yaml"], "hostProtection: false", "hostProtection: true", 1)
+	e.writeFiles(files)
+	if err := os.MkdirAll(e.secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"plan", "apply"} {
+		out, errs, code := e.moat(cmd, e.config, "--secrets", e.secrets)
+		if code != 1 || !strings.Contains(errs, "not moat-gwbridge") || !strings.Contains(errs, "Nothing was changed") {
+			t.Errorf("moat %s with host protection on a node without moat-gwbridge: exit %d, want 1 and the refusal\nstdout:\n%s\nstderr:\n%s", cmd, code, out, errs)
+		}
+	}
+	if left := e.leftovers(); len(left) > 0 {
+		t.Errorf("a refused apply created %v", left)
+	}
 }
 
 type verdict int
