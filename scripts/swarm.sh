@@ -99,7 +99,7 @@ state_file() {
 }
 
 # get KEY FILE: a value of the state file (key=value lines).
-get() { sed -n "s/^$1=//p" "$2" | tail -1; }
+get() { [[ -f "$2" ]] || return 0; sed -n "s/^$1=//p" "$2" | tail -1; }
 
 # put KEY VALUE FILE: set a key, atomically (write a copy, rename).
 put() {
