@@ -19,7 +19,9 @@ cd "$(dirname "$0")/.."
 MOAT=./bin/moat
 INSTANCE=${INSTANCE:-demo-swarm}
 POOL=${POOL:-10.80.0.0/12}
-STATE=demo-state/$INSTANCE
+# Outside the repository: moat warns about config that differs from the
+# git HEAD of the repository that holds it.
+STATE=${TMPDIR:-/tmp}/moat-$INSTANCE
 CONFIG=$STATE/config
 SECRETS=$STATE/secrets
 
@@ -87,6 +89,7 @@ teardown() {
 		docker secret ls -q --filter "label=org.moat.instance=$INSTANCE"; docker volume ls -q --filter "label=org.moat.instance=$INSTANCE"; } | grep -c . || true)
 	echo "objects of $INSTANCE left: $left"
 	[[ $left == 0 ]] || rc=1
+	rm -rf "$STATE"
 	if ((BROUGHT)); then
 		step "scripts/swarm.sh down (the demo made the Swarm)"
 		bash scripts/swarm.sh down || rc=1
