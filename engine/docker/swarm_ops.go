@@ -47,8 +47,31 @@ func (s *Swarm) RemoveNetwork(ctx context.Context, name string) error {
 	until := time.Now().Add(s.timeouts.Write)
 	for {
 		err := s.Engine.RemoveNetwork(ctx, name)
-		if err == nil || !isMessage(err, "active endpoints", "in use by task") || time.Now().After(until) {
+		if err == nil {
+			break
+		}
+		if !isMessage(err, "active endpoints", "in use by task") || time.Now().After(until) {
 			return err
+		}
+		if err := sleep(ctx, swarmPoll); err != nil {
+			return fmt.Errorf("remove network %s: %w", name, err)
+		}
+	}
+	// The manager forgets the network at once, but the node's own copy
+	// goes a moment later: a create of the same name in between (a
+	// replaced network) meets it, takes it over as an interrupted run's
+	// network, and every connect to it then fails with "not found". So
+	// the removal ends when the name is gone.
+	for {
+		_, err := s.inspectNetwork(ctx, name)
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if err != nil && !isMessage(err, "not found") {
+			return fmt.Errorf("remove network %s: wait until it is gone: %w", name, err)
+		}
+		if time.Now().After(until) {
+			return fmt.Errorf("remove network %s: still listed %s after its removal", name, s.timeouts.Write)
 		}
 		if err := sleep(ctx, swarmPoll); err != nil {
 			return fmt.Errorf("remove network %s: %w", name, err)
