@@ -150,6 +150,7 @@ func (e *env) pin(s string) string {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	requireSwarm(t)
+	waitSingleNode(t)
 	b := make([]byte, 4)
 	rand.Read(b)
 	e := &env{t: t, instance: "moatsw-" + hex.EncodeToString(b), work: t.TempDir()}
@@ -159,6 +160,30 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(e.cleanup)
 	e.pinImages()
 	return e
+}
+
+// waitSingleNode waits while the Swarm has more than one node: the suite
+// needs its tasks on this engine (the run's own image tags live here, and
+// the helpers exec into task containers through this engine). A second
+// node is joined only by the two-node test (scripts/swarm-node.sh), after
+// this suite in scripts/swarm.sh test, or by a parallel run of it.
+func waitSingleNode(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for logged := false; ; {
+		n := docker(t, "info", "--format", "{{.Swarm.Nodes}}")
+		if n == "1" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Swarm has %s nodes, for 10 minutes; this suite needs one (its tasks must run on this engine)", n)
+		}
+		if !logged {
+			t.Logf("the Swarm has %s nodes (a two-node test runs in parallel?): waiting until it has one", n)
+			logged = true
+		}
+		time.Sleep(5 * time.Second)
+	}
 }
 
 // newExamplesEnv copies examples/platform and its secrets, derived for

@@ -5,11 +5,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/moat-platform/moat/firewall"
 )
 
 // TestSwarmIsolation tries every path from inside tenant tasks (the probe
@@ -149,13 +152,50 @@ func TestSwarmIsolation(t *testing.T) {
 		t.Fatalf("control: the host does not reach its own listener on %s: %v", gwbridge, err)
 	}
 	resp.Body.Close()
+	if own, _ := gwbridgeRules(t, e.instance); len(own) == 0 {
+		t.Errorf("host protection is on, but instance %s has no rules on moat-gwbridge", e.instance)
+	}
 	e.edit("platform.yaml", func(s string) string {
 		return strings.Replace(s, "hostProtection: true", "hostProtection: false", 1)
 	})
 	e.apply()
-	off := []probeRow{{group: "host (protection off)", from: a1, to: "host listener", how: "docker_gwbridge gateway (control)", want: allowed, args: hostGet(gwbridge), body: token}}
+	own, others := gwbridgeRules(t, e.instance)
+	if len(own) > 0 {
+		t.Errorf("host protection is off, but instance %s still has rules on moat-gwbridge:\n%s", e.instance, strings.Join(own, "\n"))
+	}
+	// The node's docker_gwbridge is one for every instance on the node:
+	// another instance's rules (a parallel run) protect it too, and then
+	// the tenant cannot reach the host either way.
+	want := allowed
+	if len(others) > 0 {
+		want = info
+		t.Logf("other instances' rules on moat-gwbridge protect this node too (%d rules): the protection-off control is only printed", len(others))
+	}
+	off := []probeRow{{group: "host (protection off)", from: a1, to: "host listener", how: "docker_gwbridge gateway (control)", want: want, args: hostGet(gwbridge), body: token}}
 	runProbes(t, e, off)
 	printProbes(t, e.instance, off)
+}
+
+// gwbridgeRules splits moat's filter rules on the node's docker_gwbridge
+// (interface moat-gwbridge) into the instance's own and others'.
+func gwbridgeRules(t *testing.T, instance string) (own, others []string) {
+	t.Helper()
+	out, err := exec.Command("iptables-save", "-t", "filter").Output()
+	if err != nil {
+		t.Fatalf("iptables-save: %v", err)
+	}
+	c := firewall.ChainsOf(instance)
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(l, "-A MOAT-") || !strings.Contains(l, "moat-gwbridge") {
+			continue
+		}
+		if strings.HasPrefix(l, "-A "+c.Input+" ") || strings.HasPrefix(l, "-A "+c.User+" ") {
+			own = append(own, l)
+		} else {
+			others = append(others, l)
+		}
+	}
+	return own, others
 }
 
 // TestSwarmHostProtectionRefused: on a node whose docker_gwbridge was not
