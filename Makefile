@@ -33,14 +33,15 @@ lint: ## go vet + gofmt check + go.mod tidy
 	  if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 
-test: lint images ## Every test: lint, unit, CLI scripts, real engine (needs dockerd), short fuzz
+test: lint images ## Every test: lint, unit, CLI scripts, real engine (needs dockerd), the Swarm suite, short fuzz
 	MOAT_REQUIRE_DOCKER=$${MOAT_REQUIRE_DOCKER:-1} $(GO) test -race -count=1 -timeout 50m $(PKGS)
+	$(MAKE) test-swarm
 	$(MAKE) fuzz FUZZTIME=5s
 
 # The engine becomes a single-node Swarm for the suite and leaves it after
 # (scripts/swarm.sh refuses an engine that is in a Swarm it did not make;
 # MOAT_SWARM_USE_EXISTING=1 runs the suite on such a Swarm as it is).
-test-swarm: images ## The Swarm suite on a real single-node Swarm (scripts/swarm.sh test)
+test-swarm: images ## The Swarm suite on a real single-node Swarm (scripts/swarm.sh test; part of make test)
 	GO=$(GO) bash scripts/swarm.sh test
 
 test-unit: ## Tests that need no engine (engine tests skip)
