@@ -289,6 +289,16 @@ func (s *Swarm) updateService(ctx context.Context, id, what string, mutate func(
 		if err != nil {
 			return wrap(err, "%s: inspect", what)
 		}
+		if rolling(old.UpdateStatus) && attempt < maxVersionRetries {
+			// An update already rolling (one made by hand, still in its
+			// monitor window) would count the task ours replaces as a
+			// failure of its own and roll back over ours: let it end
+			// first.
+			if err := s.waitSettled(ctx, old.ID); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			continue
+		}
 		spec, err := mutate(&old)
 		if err != nil {
 			if errors.Is(err, errNoChange) {
@@ -316,6 +326,30 @@ func (s *Swarm) updateService(ctx context.Context, id, what string, mutate func(
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		return nil
+	}
+}
+
+// rolling reports whether a service's update or rollback is in progress.
+func rolling(us *swarm.UpdateStatus) bool {
+	return us != nil && (us.State == swarm.UpdateStateUpdating || us.State == swarm.UpdateStateRollbackStarted)
+}
+
+// waitSettled polls the service until no update or rollback of it is in
+// progress, bounded by the write deadline.
+func (s *Swarm) waitSettled(ctx context.Context, id string) error {
+	wctx, cancel := context.WithTimeout(ctx, s.timeouts.Write)
+	defer cancel()
+	for {
+		svc, err := s.inspectService(wctx, id)
+		if err != nil {
+			return s.waitErr(ctx, wctx, id, "the update in progress to end", err)
+		}
+		if !rolling(svc.UpdateStatus) {
+			return nil
+		}
+		if err := sleep(wctx, swarmPoll); err != nil {
+			return s.waitErr(ctx, wctx, id, "the update in progress to end", err)
+		}
 	}
 }
 
