@@ -120,10 +120,14 @@ for app in "${apps[@]}"; do
 	log "built $image"
 	built=$((built + 1))
 
-	# The previous image of this tag is now dangling: remove it if nothing
-	# uses it (a running container keeps it, which is fine).
+	# The previous image of this tag may now be dangling: remove it if
+	# nothing uses it (a running container keeps it, which is fine). Only
+	# when it has no tag left: `docker image rm ID` removes every tag of
+	# one repository, and a test run's own tag of the old image (test/swarm
+	# pins ":<instance>" tags) must keep it.
 	new_id="$(docker image inspect --format '{{.Id}}' "$image")"
-	if [[ -n "$old_id" && "$old_id" != "$new_id" ]]; then
+	if [[ -n "$old_id" && "$old_id" != "$new_id" ]] &&
+		[[ "$(docker image inspect --format '{{len .RepoTags}}' "$old_id" 2>/dev/null)" == 0 ]]; then
 		docker image rm "$old_id" >/dev/null 2>&1 || true
 	fi
 done

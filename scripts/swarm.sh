@@ -237,6 +237,43 @@ up() {
 	log "up: node $(node_id), created: $created (state: $f)"
 }
 
+# drain: empty the Swarm this script made before leaving it. Leaving with
+# services and overlays in it leaves their overlays in the engine's network
+# list (a task starting at that moment holds its network), which the proof
+# then finds. Services still there may be another run's on this Swarm
+# (MOAT_SWARM_USE_EXISTING) cleaning up: wait for them (bounded), then
+# remove what is left, naming it (a test's cleanup failed: its log names
+# the instance), then the overlays (ingress goes with the Swarm).
+drain() {
+	local i names nets
+	for ((i = 0; i < ${MOAT_SWARM_DRAIN_WAIT:-120}; i += 5)); do
+		[[ -z "$(dk service ls -q 2>/dev/null)" ]] && break
+		((i == 0)) && log "services still exist (another run cleaning up?), waiting up to ${MOAT_SWARM_DRAIN_WAIT:-120}s: $(dk service ls --format '{{.Name}}' | tr '\n' ' ')"
+		sleep 5
+	done
+	names=$(dk service ls --format '{{.Name}}' 2>/dev/null | sort | tr '\n' ' ')
+	if [[ -n "${names// /}" ]]; then
+		log "warning: removing services left in the Swarm (a test's cleanup left them): $names"
+		# shellcheck disable=SC2086
+		dk service rm $names >/dev/null || true
+		for ((i = 0; i < 60; i++)); do
+			[[ -z "$(dk ps -aq --filter label=com.docker.swarm.service.name)" ]] && break
+			sleep 1
+		done
+	fi
+	nets=$(dk network ls --filter scope=swarm --format '{{.Name}}' | grep -vx ingress | sort | tr '\n' ' ' || true)
+	if [[ -n "${nets// /}" ]]; then
+		log "warning: removing overlays left in the Swarm: $nets"
+		for ((i = 0; i < 30; i++)); do
+			# shellcheck disable=SC2086
+			dk network rm $nets >/dev/null 2>&1 && break
+			nets=$(dk network ls --filter scope=swarm --format '{{.Name}}' | grep -vx ingress | tr '\n' ' ' || true)
+			[[ -z "${nets// /}" ]] && break
+			sleep 1
+		done
+	fi
+}
+
 down() {
 	local f state
 	f=$(state_file)
@@ -264,9 +301,7 @@ down() {
 			# engine was inactive when the record began, so it is ours.
 			log "the record stopped halfway through 'up'; the Swarm began after it"
 		fi
-		local left
-		left=$(dk service ls -q 2>/dev/null | grep -c . || true)
-		[[ "$left" == 0 ]] || log "warning: $left service(s) still exist; leaving the Swarm removes them: $(dk service ls --format '{{.Name}}' | tr '\n' ' ')"
+		drain
 		log "docker swarm leave --force (node $(node_id))"
 		dk swarm leave --force >/dev/null
 		wait_state inactive 30 || die "the engine did not leave the Swarm"
