@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -108,7 +109,7 @@ func (c *computer) secretCreates() {
 			cause = "new version (rotated)"
 		}
 		spec := *want
-		spec.Labels = cloneLabels(want.Labels)
+		spec.Labels = maps.Clone(want.Labels)
 		c.secCreate[name] = c.add(Operation{Resource: ResourceID{KindSecret, name}, Action: Create,
 			Verb: VerbCreateSecret, Cause: cause, Tenant: want.Labels[state.LabelTenant], SecretSpec: &spec})
 	}
@@ -225,15 +226,4 @@ func (c *computer) notRunning(have *state.Container) string {
 // secretKey is the tenant and the tenant's secret a version belongs to.
 func secretKey(labels map[string]string) [2]string {
 	return [2]string{labels[state.LabelTenant], labels[state.LabelSecret]}
-}
-
-func cloneLabels(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

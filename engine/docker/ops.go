@@ -132,38 +132,54 @@ func (e *Engine) Observe(ctx context.Context, instance string, volumes bool) (*s
 	// One image list resolves every reference at once (a tag that moved
 	// shows as a container ImageID that differs from its reference's id):
 	// one call per observe, not one inspect per container or per image.
+	if obs.Images, err = e.listImages(ctx); err != nil {
+		return nil, err
+	}
+	if volumes {
+		if obs.Volumes, err = e.listVolumes(ctx, instance); err != nil {
+			return nil, err
+		}
+	}
+	return obs, nil
+}
+
+// listImages maps every image reference the engine lists (repo tags and
+// repo digests) to its image id: one call resolves them all.
+func (e *Engine) listImages(ctx context.Context) (map[string]string, error) {
 	imgs, err := call(e, ctx, "list images", read, func(ctx context.Context) ([]image.Summary, error) {
 		return e.cli.ImageList(ctx, image.ListOptions{})
 	})
 	if err != nil {
 		return nil, wrap(err, "observe: list images")
 	}
-	obs.Images = map[string]string{}
+	out := map[string]string{}
 	for _, im := range imgs {
 		for _, ref := range slices.Concat(im.RepoTags, im.RepoDigests) {
 			if ref != "" && !strings.HasPrefix(ref, "<none>") {
-				obs.Images[ref] = im.ID
+				out[ref] = im.ID
 			}
 		}
 	}
+	return out, nil
+}
 
-	if volumes {
-		resp, err := call(e, ctx, "list volumes", read, func(ctx context.Context) (volume.ListResponse, error) {
-			return e.cli.VolumeList(ctx, volume.ListOptions{Filters: managedFilter(instance)})
-		})
-		if err != nil {
-			return nil, wrap(err, "observe: list volumes")
-		}
-		obs.Volumes = []state.Volume{}
-		for _, v := range resp.Volumes {
-			if v == nil || !state.Managed(v.Labels, instance) {
-				continue
-			}
-			obs.Volumes = append(obs.Volumes, state.Volume{Name: v.Name, Labels: v.Labels})
-		}
-		slices.SortFunc(obs.Volumes, func(a, b state.Volume) int { return strings.Compare(a.Name, b.Name) })
+// listVolumes returns instance's managed volumes, sorted: never nil, since
+// "listed, none" plans differently from "not listed".
+func (e *Engine) listVolumes(ctx context.Context, instance string) ([]state.Volume, error) {
+	resp, err := call(e, ctx, "list volumes", read, func(ctx context.Context) (volume.ListResponse, error) {
+		return e.cli.VolumeList(ctx, volume.ListOptions{Filters: managedFilter(instance)})
+	})
+	if err != nil {
+		return nil, wrap(err, "observe: list volumes")
 	}
-	return obs, nil
+	out := []state.Volume{}
+	for _, v := range resp.Volumes {
+		if v != nil && state.Managed(v.Labels, instance) {
+			out = append(out, state.Volume{Name: v.Name, Labels: v.Labels})
+		}
+	}
+	slices.SortFunc(out, func(a, b state.Volume) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // volumesOf returns the named volumes of a listed container, sorted.

@@ -10,12 +10,10 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
-	"github.com/docker/docker/api/types/volume"
 
 	"github.com/moat-platform/moat/engine"
 	"github.com/moat-platform/moat/state"
@@ -196,35 +194,13 @@ func (s *Swarm) Observe(ctx context.Context, instance string, volumes bool) (*st
 	}
 	slices.SortFunc(obs.Containers, func(a, b state.Container) int { return strings.Compare(a.Name, b.Name) })
 
-	imgs, err := call(s.Engine, ctx, "list images", read, func(ctx context.Context) ([]image.Summary, error) {
-		return s.cli.ImageList(ctx, image.ListOptions{})
-	})
-	if err != nil {
-		return nil, wrap(err, "observe: list images")
+	if obs.Images, err = s.listImages(ctx); err != nil {
+		return nil, err
 	}
-	obs.Images = map[string]string{}
-	for _, im := range imgs {
-		for _, ref := range slices.Concat(im.RepoTags, im.RepoDigests) {
-			if ref != "" && !strings.HasPrefix(ref, "<none>") {
-				obs.Images[ref] = im.ID
-			}
-		}
-	}
-
 	if volumes {
-		resp, err := call(s.Engine, ctx, "list volumes", read, func(ctx context.Context) (volume.ListResponse, error) {
-			return s.cli.VolumeList(ctx, volume.ListOptions{Filters: managedFilter(instance)})
-		})
-		if err != nil {
-			return nil, wrap(err, "observe: list volumes")
+		if obs.Volumes, err = s.listVolumes(ctx, instance); err != nil {
+			return nil, err
 		}
-		obs.Volumes = []state.Volume{}
-		for _, v := range resp.Volumes {
-			if v != nil && state.Managed(v.Labels, instance) {
-				obs.Volumes = append(obs.Volumes, state.Volume{Name: v.Name, Labels: v.Labels})
-			}
-		}
-		slices.SortFunc(obs.Volumes, func(a, b state.Volume) int { return strings.Compare(a.Name, b.Name) })
 	}
 	return obs, nil
 }

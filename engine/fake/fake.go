@@ -276,7 +276,7 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 		managed[n.Name] = true
 		obs.Networks = append(obs.Networks, state.Network{
 			ID: n.ID, Name: n.Name, Driver: n.Driver, Internal: n.Internal,
-			Subnet: n.Subnet, Bridge: n.Options[state.OptionBridgeName], ICC: n.Options["com.docker.network.bridge.enable_icc"], Labels: cloneMap(n.Labels),
+			Subnet: n.Subnet, Bridge: n.Options[state.OptionBridgeName], ICC: n.Options["com.docker.network.bridge.enable_icc"], Labels: maps.Clone(n.Labels),
 		})
 	}
 	for _, c := range e.st.Containers {
@@ -296,18 +296,18 @@ func (e *Engine) Observe(_ context.Context, instance string, volumes bool) (*sta
 		slices.Sort(nets)
 		obs.Containers = append(obs.Containers, state.Container{
 			ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID, State: c.State,
-			Labels: cloneMap(labels), Networks: nets, NetworkIDs: cloneMap(c.NetIDs),
+			Labels: maps.Clone(labels), Networks: nets, NetworkIDs: maps.Clone(c.NetIDs),
 			Volumes: c.volumes(),
 		})
 	}
 	if e.st.ImageIDs != nil {
-		obs.Images = cloneMap(e.st.ImageIDs)
+		obs.Images = maps.Clone(e.st.ImageIDs)
 	}
 	if volumes {
 		obs.Volumes = []state.Volume{}
 		for _, v := range e.st.Volumes {
 			if state.Managed(v.Labels, instance) {
-				obs.Volumes = append(obs.Volumes, state.Volume{Name: v.Name, Labels: cloneMap(v.Labels)})
+				obs.Volumes = append(obs.Volumes, state.Volume{Name: v.Name, Labels: maps.Clone(v.Labels)})
 			}
 		}
 		slices.SortFunc(obs.Volumes, func(a, b state.Volume) int { return strings.Compare(a.Name, b.Name) })
@@ -353,7 +353,7 @@ func (e *Engine) CreateNetwork(_ context.Context, spec state.NetworkSpec) (strin
 		id = e.newID("network")
 		e.st.Networks[spec.Name] = &Network{
 			ID: id, Name: spec.Name, Driver: driver, Internal: spec.Internal, Subnet: spec.Subnet,
-			Gateway: spec.Gateway, Options: cloneMap(spec.Options), Labels: cloneMap(spec.Labels),
+			Gateway: spec.Gateway, Options: maps.Clone(spec.Options), Labels: maps.Clone(spec.Labels),
 			Attachable: spec.Attachable,
 		}
 		return nil
@@ -398,7 +398,7 @@ func (e *Engine) CreateVolume(_ context.Context, spec state.VolumeSpec) error {
 			return errors.New("create volume: name is required")
 		}
 		if _, ok := e.st.Volumes[spec.Name]; !ok {
-			e.st.Volumes[spec.Name] = &Volume{Name: spec.Name, Labels: cloneMap(spec.Labels)}
+			e.st.Volumes[spec.Name] = &Volume{Name: spec.Name, Labels: maps.Clone(spec.Labels)}
 		}
 		return nil
 	})
@@ -466,7 +466,7 @@ func (e *Engine) CreateContainer(_ context.Context, spec state.ContainerSpec) (s
 		}
 		c := &Container{
 			ID: e.newID("container"), Name: spec.Name, Image: spec.Image, ImageID: e.st.ImageIDs[spec.Image], State: "running",
-			Labels: cloneMap(spec.Labels), Networks: map[string][]string{}, Spec: cloneSpec(spec),
+			Labels: maps.Clone(spec.Labels), Networks: map[string][]string{}, Spec: cloneSpec(spec),
 		}
 		c.NetIDs = map[string]string{}
 		for _, ep := range spec.Networks {
@@ -601,33 +601,22 @@ func (c *Container) volumes() []string {
 	return out
 }
 
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 func cloneSpec(s state.ContainerSpec) *state.ContainerSpec {
 	c := s
 	c.Cmd = slices.Clone(s.Cmd)
 	c.Env = slices.Clone(s.Env)
-	c.Labels = cloneMap(s.Labels)
+	c.Labels = maps.Clone(s.Labels)
 	c.Networks = slices.Clone(s.Networks)
 	for i := range c.Networks {
 		c.Networks[i].Aliases = slices.Clone(c.Networks[i].Aliases)
 	}
 	c.Mounts = slices.Clone(s.Mounts)
-	c.Tmpfs = cloneMap(s.Tmpfs)
+	c.Tmpfs = maps.Clone(s.Tmpfs)
 	c.Ports = slices.Clone(s.Ports)
 	c.CapDrop = slices.Clone(s.CapDrop)
 	c.CapAdd = slices.Clone(s.CapAdd)
 	c.SecurityOpt = slices.Clone(s.SecurityOpt)
-	c.SecretDigests = cloneMap(s.SecretDigests)
+	c.SecretDigests = maps.Clone(s.SecretDigests)
 	if s.Swarm != nil {
 		sw := *s.Swarm
 		sw.Placement = slices.Clone(sw.Placement)

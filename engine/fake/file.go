@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -250,7 +251,7 @@ func (e *Engine) AddContainer(name, image string, labels map[string]string, netw
 			return fmt.Errorf("fake engine: add container %q: name empty or in use", name)
 		}
 		c := &Container{ID: e.newID("container"), Name: name, Image: image, State: "running",
-			Labels: cloneMap(labels), Networks: map[string][]string{}}
+			Labels: maps.Clone(labels), Networks: map[string][]string{}}
 		for _, n := range networks {
 			nw := e.st.network(n)
 			if nw == nil {
@@ -281,7 +282,7 @@ func (e *Engine) AddNetwork(spec state.NetworkSpec) (string, error) {
 		}
 		id = e.newID("network")
 		e.st.Networks[spec.Name] = &Network{ID: id, Name: spec.Name, Driver: spec.Driver, Internal: spec.Internal,
-			Subnet: spec.Subnet, Gateway: spec.Gateway, Labels: cloneMap(spec.Labels)}
+			Subnet: spec.Subnet, Gateway: spec.Gateway, Labels: maps.Clone(spec.Labels)}
 		return nil
 	})
 	return id, err
@@ -317,7 +318,7 @@ func (e *Engine) Container(ref string) (Container, bool) {
 		return Container{}, false
 	}
 	out := *c
-	out.Labels = cloneMap(c.Labels)
+	out.Labels = maps.Clone(c.Labels)
 	out.Networks = make(map[string][]string, len(c.Networks))
 	for k, v := range c.Networks {
 		out.Networks[k] = slices.Clone(v)
@@ -337,8 +338,8 @@ func (e *Engine) Network(ref string) (Network, bool) {
 		return Network{}, false
 	}
 	out := *n
-	out.Labels = cloneMap(n.Labels)
-	out.Options = cloneMap(n.Options)
+	out.Labels = maps.Clone(n.Labels)
+	out.Options = maps.Clone(n.Options)
 	return out, true
 }
 

@@ -80,7 +80,7 @@ func (e *Engine) UpdateContainer(_ context.Context, id string, spec state.Contai
 			return fmt.Errorf("update service %s: %w", c.Name, err)
 		}
 		c.Image, c.ImageID, c.State = spec.Image, e.st.ImageIDs[spec.Image], "running"
-		c.Labels, c.Spec = cloneMap(spec.Labels), cloneSpec(spec)
+		c.Labels, c.Spec = maps.Clone(spec.Labels), cloneSpec(spec)
 		c.Networks, c.NetIDs = map[string][]string{}, map[string]string{}
 		for _, ep := range spec.Networks {
 			n := e.st.network(ep.Network)
@@ -128,7 +128,7 @@ func (e *Engine) CreateSecret(_ context.Context, spec state.SecretSpec) (string,
 			e.st.Secrets = map[string]*Secret{}
 		}
 		id = e.newID("secret")
-		e.st.Secrets[spec.Name] = &Secret{ID: id, Name: spec.Name, Labels: cloneMap(spec.Labels)}
+		e.st.Secrets[spec.Name] = &Secret{ID: id, Name: spec.Name, Labels: maps.Clone(spec.Labels)}
 		e.publishLocked("secret", "create", spec.Name)
 		return nil
 	})
@@ -208,7 +208,7 @@ func (s *fileState) observeSwarm(obs *state.Observed, instance string) {
 	}
 	for _, x := range s.Secrets {
 		if state.Managed(x.Labels, instance) {
-			obs.Secrets = append(obs.Secrets, state.Secret{ID: x.ID, Name: x.Name, Labels: cloneMap(x.Labels)})
+			obs.Secrets = append(obs.Secrets, state.Secret{ID: x.ID, Name: x.Name, Labels: maps.Clone(x.Labels)})
 		}
 	}
 	slices.SortFunc(obs.Secrets, func(a, b state.Secret) int { return strings.Compare(a.Name, b.Name) })
