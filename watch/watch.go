@@ -305,6 +305,15 @@ func (w *Watcher) Once(ctx context.Context) (Result, error) {
 // reconnect because events may have been missed.
 func (w *Watcher) events(ctx context.Context) {
 	delay := w.opts.BackoffMin
+	// The engine logs some events before its container list shows the
+	// change (a network connect is logged before the container's view is
+	// saved), so the round an event starts can observe the state just
+	// before it and find nothing to do. One more round settleDelay after
+	// the last event of a burst sees it; without it such drift waited for
+	// the next resync (found by TestWatchGit in CI).
+	settle := time.AfterFunc(time.Hour, func() { w.Trigger("event") })
+	settle.Stop()
+	defer settle.Stop()
 	for ctx.Err() == nil {
 		instance := w.instance()
 		if instance == "" {
@@ -335,6 +344,7 @@ func (w *Watcher) events(ctx context.Context) {
 		for ev := range evs {
 			w.log.Debug("engine event", "type", ev.Type, "action", ev.Action, "name", ev.Name)
 			w.Trigger("event")
+			settle.Reset(settleDelay)
 		}
 		err := <-errc
 		replaced := sctx.Err() != nil
@@ -388,6 +398,10 @@ func (w *Watcher) instance() string {
 	defer w.mu.Unlock()
 	return w.status.Instance
 }
+
+// settleDelay is how long after the last engine event of a burst the
+// watcher looks again (see events).
+const settleDelay = time.Second
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

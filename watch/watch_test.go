@@ -225,6 +225,38 @@ func TestRunRevertsDriftFromEventsAndCoalesces(t *testing.T) {
 	})
 }
 
+// TestEventBeforeItsChangeIsSeen: Docker logs a network connect before the
+// container list shows it, so the round an event starts can find nothing
+// to do. The watcher looks once more a moment after the last event of a
+// burst; without that the drift waited for the next resync (an hour here).
+func TestEventBeforeItsChangeIsSeen(t *testing.T) {
+	f := newFixture(t)
+	w := f.watcher(Options{Resync: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	waitFor(t, 5*time.Second, "first apply", func() bool { return w.Ready() })
+	time.Sleep(300 * time.Millisecond) // the event stream is open
+	rounds := w.Status().Rounds
+	f.eng.Publish("container", "destroy", "demo.acme.web.1")
+	waitFor(t, 3*time.Second, "the event's round", func() bool { return w.Status().Rounds > rounds })
+	f.eng.Quietly(func() {
+		if err := f.eng.Remove("demo.acme.web.1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	waitFor(t, 5*time.Second, "drift reverted by the settle round", func() bool {
+		c, ok := f.eng.Container("demo.acme.web.1")
+		return ok && c.State == "running"
+	})
+}
+
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)

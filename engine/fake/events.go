@@ -69,6 +69,9 @@ func (e *Engine) CutEvents() {
 // the instance's containers is a service event, as the Swarm engine's
 // stream says (service, network and secret events).
 func (e *Engine) publishLocked(typ, action, name string) {
+	if e.quiet {
+		return
+	}
 	for s := range e.subs {
 		t := typ
 		switch {
@@ -84,4 +87,26 @@ func (e *Engine) publishLocked(typ, action, name string) {
 		default:
 		}
 	}
+}
+
+// Publish sends an event as the engine would, without changing anything:
+// with Quietly, a test makes the real engine's order (an event logged
+// before the container list shows its change).
+func (e *Engine) Publish(typ, action, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.publishLocked(typ, action, name)
+}
+
+// Quietly runs f with every event muted.
+func (e *Engine) Quietly(f func()) {
+	e.mu.Lock()
+	e.quiet = true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.quiet = false
+		e.mu.Unlock()
+	}()
+	f()
 }

@@ -42,6 +42,7 @@ type Engine struct {
 	total int
 	calls map[string]int
 	subs  map[*subscriber]bool // open Events streams
+	quiet bool                 // Quietly: publish nothing
 }
 
 var _ engine.Engine = (*Engine)(nil)
