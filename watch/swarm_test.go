@@ -105,15 +105,7 @@ func TestWatchSwarmEventsRevertDrift(t *testing.T) {
 	es := &engines{docker: fake.New(), swarm: fake.NewSwarm()}
 	w := f.watcher(Options{Connect: es.connect, Resync: time.Hour})
 	w.opts.Engine = nil
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	runInBackground(t, w)
 	waitFor(t, 5*time.Second, "first apply", func() bool { return w.Ready() })
 	const svc = "demo--acme--web--1"
 	f.toSwarm()

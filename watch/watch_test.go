@@ -194,15 +194,7 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 func TestRunRevertsDriftFromEventsAndCoalesces(t *testing.T) {
 	f := newFixture(t)
 	w := f.watcher(Options{Resync: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	runInBackground(t, w)
 	waitFor(t, 5*time.Second, "first apply", func() bool { return w.Ready() })
 	time.Sleep(300 * time.Millisecond) // the event stream is open
 	rounds := w.Status().Rounds
@@ -232,15 +224,7 @@ func TestRunRevertsDriftFromEventsAndCoalesces(t *testing.T) {
 func TestEventBeforeItsChangeIsSeen(t *testing.T) {
 	f := newFixture(t)
 	w := f.watcher(Options{Resync: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	runInBackground(t, w)
 	waitFor(t, 5*time.Second, "first apply", func() bool { return w.Ready() })
 	time.Sleep(300 * time.Millisecond) // the event stream is open
 	rounds := w.Status().Rounds
@@ -254,6 +238,21 @@ func TestEventBeforeItsChangeIsSeen(t *testing.T) {
 	waitFor(t, 5*time.Second, "drift reverted by the settle round", func() bool {
 		c, ok := f.eng.Container("demo.acme.web.1")
 		return ok && c.State == "running"
+	})
+}
+
+// runInBackground runs w until the test ends, and fails the test if Run
+// returns an error.
+func runInBackground(t *testing.T, w *Watcher) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
 	})
 }
 
