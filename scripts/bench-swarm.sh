@@ -78,6 +78,9 @@ left_of() {
 		docker network ls -q --filter "label=com.docker.stack.namespace=$run"
 		docker ps -aq --filter "label=com.docker.stack.namespace=$run"
 		docker ps -aq --filter "label=org.moat.instance=$run"
+		# moat's host-rule chain of the run (firewall.ChainsOf: 8 hex of
+		# the instance name's sha256)
+		iptables-save 2>/dev/null | grep -m1 "^:MOAT-INPUT-$(printf %s "$run" | sha256sum | cut -c1-8) " || true
 	} | grep -c . || true
 }
 
@@ -124,6 +127,9 @@ cleanup() {
 	set +e
 	[[ -n "$PROXY_PID" ]] && { kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; }
 	remove_run "$RUN"
+	# moat's host rules of the run (host protection on a node whose
+	# docker_gwbridge is moat's): not Docker objects, so not removed above.
+	[[ -d "$REPO" ]] && "$MOAT" state rm-host-rules "$REPO" >/dev/null 2>&1
 	local left
 	left=$(left_of "$RUN")
 	if [[ "$left" != 0 ]]; then log "WARNING: $left object(s) of run $RUN are left; remove them with: $0 clean"; else log "removed every object of run $RUN"; fi
