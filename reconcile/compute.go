@@ -142,25 +142,25 @@ func (c *computer) add(op Operation) string {
 	return op.ID
 }
 
+// byName indexes items by name; a name seen twice adds dup (a format
+// with one %q) to errs.
+func byName[T any](items []T, name func(*T) string, dup string, errs *[]string) map[string]*T {
+	out := make(map[string]*T, len(items))
+	for i := range items {
+		n := name(&items[i])
+		if out[n] != nil {
+			*errs = append(*errs, fmt.Sprintf(dup, n))
+		}
+		out[n] = &items[i]
+	}
+	return out
+}
+
 // index builds the name indexes and refuses duplicates and name conflicts.
 func (c *computer) index() error {
 	var errs []string
-	c.dNet = make(map[string]*state.NetworkSpec, len(c.d.Networks))
-	for i := range c.d.Networks {
-		n := &c.d.Networks[i]
-		if c.dNet[n.Name] != nil {
-			errs = append(errs, fmt.Sprintf("desired network %q is declared twice", n.Name))
-		}
-		c.dNet[n.Name] = n
-	}
-	c.dVol = make(map[string]*state.VolumeSpec, len(c.d.Volumes))
-	for i := range c.d.Volumes {
-		v := &c.d.Volumes[i]
-		if c.dVol[v.Name] != nil {
-			errs = append(errs, fmt.Sprintf("desired volume %q is declared twice", v.Name))
-		}
-		c.dVol[v.Name] = v
-	}
+	c.dNet = byName(c.d.Networks, func(n *state.NetworkSpec) string { return n.Name }, "desired network %q is declared twice", &errs)
+	c.dVol = byName(c.d.Volumes, func(v *state.VolumeSpec) string { return v.Name }, "desired volume %q is declared twice", &errs)
 	c.dCon = make(map[string]bool, len(c.d.Containers))
 	for i := range c.d.Containers {
 		name := c.d.Containers[i].Name
@@ -169,22 +169,8 @@ func (c *computer) index() error {
 		}
 		c.dCon[name] = true
 	}
-	c.oNet = make(map[string]*state.Network, len(c.o.Networks))
-	for i := range c.o.Networks {
-		n := &c.o.Networks[i]
-		if c.oNet[n.Name] != nil {
-			errs = append(errs, fmt.Sprintf("observed network %q is listed twice", n.Name))
-		}
-		c.oNet[n.Name] = n
-	}
-	c.oCon = make(map[string]*state.Container, len(c.o.Containers))
-	for i := range c.o.Containers {
-		ct := &c.o.Containers[i]
-		if c.oCon[ct.Name] != nil {
-			errs = append(errs, fmt.Sprintf("observed container %q is listed twice", ct.Name))
-		}
-		c.oCon[ct.Name] = ct
-	}
+	c.oNet = byName(c.o.Networks, func(n *state.Network) string { return n.Name }, "observed network %q is listed twice", &errs)
+	c.oCon = byName(c.o.Containers, func(ct *state.Container) string { return ct.Name }, "observed container %q is listed twice", &errs)
 	if c.o.Volumes != nil {
 		c.oVol = make(map[string]*state.Volume, len(c.o.Volumes))
 		for i := range c.o.Volumes {

@@ -46,14 +46,7 @@ func planEngine(e string) string {
 // errors like for every other kind.
 func (c *computer) indexSecrets() []string {
 	var errs []string
-	c.dSec = make(map[string]*state.SecretSpec, len(c.d.Secrets))
-	for i := range c.d.Secrets {
-		s := &c.d.Secrets[i]
-		if c.dSec[s.Name] != nil {
-			errs = append(errs, fmt.Sprintf("desired secret %q is declared twice", s.Name))
-		}
-		c.dSec[s.Name] = s
-	}
+	c.dSec = byName(c.d.Secrets, func(s *state.SecretSpec) string { return s.Name }, "desired secret %q is declared twice", &errs)
 	// Every secret a container mounts must be declared, whether or not
 	// the container changes: otherwise its next update would fail.
 	for i := range c.d.Containers {
@@ -63,14 +56,7 @@ func (c *computer) indexSecrets() []string {
 			}
 		}
 	}
-	c.oSec = make(map[string]*state.Secret, len(c.o.Secrets))
-	for i := range c.o.Secrets {
-		s := &c.o.Secrets[i]
-		if c.oSec[s.Name] != nil {
-			errs = append(errs, fmt.Sprintf("observed secret %q is listed twice", s.Name))
-		}
-		c.oSec[s.Name] = s
-	}
+	c.oSec = byName(c.o.Secrets, func(s *state.Secret) string { return s.Name }, "observed secret %q is listed twice", &errs)
 	return errs
 }
 
