@@ -326,18 +326,7 @@ func isolationPlatform(e *env) map[string]string {
 	}
 	uses := "uses:\n  - {service: logging, mode: write-only}\n  - {service: masterdata-api, mode: read-only}\n"
 	return map[string]string{
-		"platform.yaml": fmt.Sprintf(`kind: Platform
-name: %s
-engine: swarm
-network: {driver: overlay, encrypted: true, pool: 10.%s.0.0/16, hostProtection: %v}
-policy:
-  images: ["localhost/moat-examples/"]
-  publishPorts: false
-runtime: {stopTimeout: 1}
-gateways:
-  image: localhost/moat/moat:1
-  resources: {cpus: 0.25, memory: 32MiB, pids: 64}
-`, e.instance, o, hostProtection),
+		"platform.yaml": testPlatform(e.instance, o, true, hostProtection),
 		"platform/tenants.yaml": fmt.Sprintf(`kind: Tenant
 name: ta
 block: 10.%[1]s.0.0/22
@@ -428,4 +417,21 @@ func containerIPs(t *testing.T, id string) []string {
 		t.Fatalf("%s has no address", id)
 	}
 	return ips
+}
+
+// testPlatform is the platform.yaml of a test instance on Swarm: pool
+// 10.<octet>.0.0/16, the example images, moat's gateway image.
+func testPlatform(instance, octet string, encrypted, hostProtection bool) string {
+	return fmt.Sprintf(`kind: Platform
+name: %s
+engine: swarm
+network: {driver: overlay, encrypted: %v, pool: 10.%s.0.0/16, hostProtection: %v}
+policy:
+  images: ["localhost/moat-examples/"]
+  publishPorts: false
+runtime: {stopTimeout: 1}
+gateways:
+  image: localhost/moat/moat:1
+  resources: {cpus: 0.25, memory: 32MiB, pids: 64}
+`, instance, encrypted, octet, hostProtection)
 }

@@ -236,18 +236,7 @@ func multiNodePlatform(e *env, encrypted bool, pinA, pinB string, second bool) m
 		return fmt.Sprintf("kind: Lan\nname: one\nsubnet: 10.%s.%d.0/24\ninternet: false\n", o, third)
 	}
 	files := map[string]string{
-		"platform.yaml": fmt.Sprintf(`kind: Platform
-name: %s
-engine: swarm
-network: {driver: overlay, encrypted: %v, pool: 10.%s.0.0/16, hostProtection: false}
-policy:
-  images: ["localhost/moat-examples/"]
-  publishPorts: false
-runtime: {stopTimeout: 1}
-gateways:
-  image: localhost/moat/moat:1
-  resources: {cpus: 0.25, memory: 32MiB, pids: 64}
-`, e.instance, encrypted, o),
+		"platform.yaml": testPlatform(e.instance, o, encrypted, false),
 		"platform/tenants.yaml": fmt.Sprintf(`kind: Tenant
 name: ta
 block: 10.%[1]s.0.0/22
